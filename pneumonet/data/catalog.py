@@ -1,0 +1,138 @@
+"""Catalog of a chest X-ray folder in the Kaggle layout, as a pandas DataFrame.
+
+``{root}/{train,val,test}/{NORMAL,PNEUMONIA}/*.jpeg``: one row per image with its split, label, subtype and
+the patient read from the file name.
+"""
+
+import hashlib
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from pneumonet.data.images import image_info
+from pneumonet.errors import DataLayoutError
+
+SPLITS = ("train", "val", "test")
+CLASS_NAMES = ("NORMAL", "PNEUMONIA")
+SUBTYPES = ("normal", "bacteria", "virus")
+IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
+
+_PNEUMONIA_NAME = re.compile(r"^(person\d+)_(bacteria|virus)(?:_\d+)+$", re.IGNORECASE)
+_NORMAL_NAME = re.compile(r"^((?:NORMAL2-)?IM-\d+)(?:-\d+)+$", re.IGNORECASE)
+
+COLUMNS = ["path", "split", "label", "class_name", "subtype", "patient_id", "filename"]
+
+
+def parse_filename(filename, class_name):
+    """Return (patient_id, subtype) from a Kermany file name; unknown names are their own patient.
+
+    ``person12_bacteria_45.jpeg`` -> ("person12", "bacteria"); ``IM-0115-0001.jpeg`` -> ("IM-0115", "normal").
+    """
+    stem = Path(filename).stem
+    match = _PNEUMONIA_NAME.match(stem)
+    if match:
+        return match.group(1).lower(), match.group(2).lower()
+    match = _NORMAL_NAME.match(stem)
+    if match:
+        return match.group(1).upper(), "normal"
+    # an unrecognised name: treat the image as its own patient (never merges two patients by accident)
+    return f"file:{stem}", ("normal" if class_name == "NORMAL" else "unknown")
+
+
+def find_data_root(root):
+    """The folder holding the splits: ``root`` itself or a nested ``chest_xray`` (as Kaggle zips nest it)."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DataLayoutError(
+            f"data folder not found: {root}. Expected the Kaggle layout {{train,val,test}}/{{NORMAL,PNEUMONIA}}; "
+            "see data/README.md for how to get the data, or run `pneumonet data --synthetic DIR` for a demo set.")
+    for candidate in (root, root / "chest_xray", root / "chest_xray" / "chest_xray"):
+        if (candidate / "train").is_dir():
+            return candidate
+    found = sorted(p.name for p in root.iterdir())[:10]
+    raise DataLayoutError(f"{root} has no 'train' folder (found: {found}). "
+                          "Expected {train,val,test}/{NORMAL,PNEUMONIA}/*.jpeg")
+
+
+def build_catalog(root, splits=SPLITS):
+    """One row per image: path, split, label (0 NORMAL, 1 PNEUMONIA), class_name, subtype, patient_id, filename.
+
+    Hidden and non-image files (``.DS_Store``, ``Thumbs.db``) are skipped; how many is in
+    ``catalog.attrs["skipped"]`` with their paths in ``catalog.attrs["skipped_paths"]``.
+    """
+    root = find_data_root(root)
+    rows, skipped = [], []
+    for split in splits:
+        split_dir = root / split
+        if not split_dir.is_dir():
+            if split == "train":
+                raise DataLayoutError(f"missing split folder: {split_dir}")
+            continue
+        for label, class_name in enumerate(CLASS_NAMES):
+            class_dir = split_dir / class_name
+            if not class_dir.is_dir():
+                raise DataLayoutError(f"missing class folder: {class_dir} (each split needs NORMAL and PNEUMONIA)")
+            n_before = len(rows)
+            for path in sorted(class_dir.iterdir()):
+                if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+                    skipped.append(str(path))
+                    continue
+                patient_id, subtype = parse_filename(path.name, class_name)
+                rows.append((str(path), split, label, class_name, subtype, patient_id, path.name))
+            if len(rows) == n_before:
+                raise DataLayoutError(f"empty class folder: {class_dir} has no .jpeg/.jpg/.png images")
+    catalog = pd.DataFrame(rows, columns=COLUMNS)
+    catalog.attrs.update(root=str(root), skipped=len(skipped), skipped_paths=skipped)
+    return catalog
+
+
+def inspect_images(catalog, n_jobs=8, hashes=True, progress=True):
+    """Add width, height, mode, format, error (None when readable) and, optionally, an md5 of the bytes.
+
+    Reads headers only (plus the raw bytes for the hash), in threads, with a progress bar.
+    """
+    def one(path):
+        info = image_info(path)
+        if hashes:
+            info["md5"] = hashlib.md5(Path(path).read_bytes()).hexdigest() if info["error"] is None else None
+        return info
+
+    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+        infos = list(tqdm(pool.map(one, catalog["path"]), total=len(catalog), desc="inspect images",
+                          disable=not progress, leave=False))
+    out = pd.concat([catalog.reset_index(drop=True), pd.DataFrame(infos)], axis=1)
+    out.attrs.update(catalog.attrs)
+    return out
+
+
+def drop_unreadable(inspected):
+    """Rows whose header could be read; the rest are reported in ``attrs['unreadable']`` (path -> reason)."""
+    bad = inspected[inspected["error"].notna()]
+    ok = inspected[inspected["error"].isna()].reset_index(drop=True)
+    ok.attrs.update(inspected.attrs)
+    ok.attrs["unreadable"] = dict(zip(bad["path"], bad["error"]))
+    return ok
+
+
+def summarize(catalog):
+    """Tables a reader wants first: counts per split/class/subtype, patients, images per patient, sizes, modes."""
+    counts = (catalog.pivot_table(index="split", columns="class_name", values="path", aggfunc="count", fill_value=0)
+              .reindex(columns=list(CLASS_NAMES), fill_value=0))
+    counts["total"] = counts.sum(axis=1)
+    subtypes = catalog.pivot_table(index="split", columns="subtype", values="path", aggfunc="count", fill_value=0)
+    per_patient = catalog.groupby(["split", "class_name", "patient_id"]).size()
+    patients = per_patient.groupby(["split", "class_name"]).agg(
+        patients="count", images_per_patient_mean="mean", images_per_patient_max="max").round(2)
+    summary = {"counts": counts, "subtypes": subtypes, "patients": patients,
+               "skipped_files": catalog.attrs.get("skipped", 0)}
+    if "width" in catalog:
+        summary["sizes"] = catalog.groupby("split")[["width", "height"]].describe().round(0)
+        summary["modes"] = catalog.groupby(["split", "mode"]).size().unstack(fill_value=0)
+        summary["unreadable"] = int(catalog["error"].notna().sum())
+    if "md5" in catalog:
+        dup = catalog.dropna(subset=["md5"]).groupby("md5").filter(lambda g: len(g) > 1)
+        summary["duplicate_groups"] = int(dup["md5"].nunique())
+    return summary

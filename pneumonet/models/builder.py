@@ -1,0 +1,86 @@
+"""``build_model``: one flat functional graph from raw pixels to probability.
+
+input (H, W, 1 or 3, pixels 0..255) -> ToRGB -> [photometric augmentation] -> BackbonePreprocess -> backbone
+layers -> head layers. The backbone is built on the model's own tensors, so every inner layer (the Grad-CAM
+layer included) stays reachable from ``model.inputs``: no nested sub-model, no "Graph disconnected".
+"""
+
+import keras
+import numpy as np
+
+from pneumonet.models.heads import apply_layers, get_head, head_layers
+from pneumonet.models.layers import BackbonePreprocess, RandomBrightnessContrast, ToRGB
+from pneumonet.models.registry import get_backbone
+from pneumonet.models.weights import resolve_weights
+
+
+def _check_size(spec, image_size):
+    if isinstance(image_size, int):
+        image_size = (image_size, image_size)
+    image_size = tuple(int(s) for s in image_size)
+    if len(image_size) != 2 or min(image_size) < spec.min_size:
+        raise ValueError(f"image_size must be (height, width) of at least {spec.min_size} px for {spec.name}. "
+                         f"Received: image_size={image_size}")
+    return image_size
+
+
+def copy_weights(source, target):
+    """Copy weights layer by layer in build order (both built by the same code), checking every shape."""
+    src = [layer for layer in source.layers if layer.weights]
+    dst = [layer for layer in target.layers if layer.weights]
+    if len(src) != len(dst):
+        raise ValueError(f"cannot copy weights: {len(src)} weighted layers in {source.name}, {len(dst)} in "
+                         f"{target.name}")
+    for a, b in zip(src, dst):
+        values = a.get_weights()
+        if [v.shape for v in values] != [tuple(w.shape) for w in b.weights]:
+            raise ValueError(f"weight shapes differ between {a.name} and {b.name}")
+        b.set_weights([np.asarray(v, dtype=w.dtype) for v, w in zip(values, b.weights)])
+
+
+def build_model(backbone, head="gap_dense_dropout", weights=None, image_size=None, channels=1,
+                weights_dir=None, augment=None, units=None, dropout=None, n_classes=None, name=None):
+    """Build a pneumonet model.
+
+    Args:
+        backbone: a registry name (``list_backbones()``), e.g. ``"vgg16"``, ``"InceptionV3"``, ``"cnn"``.
+        head: a name in ``pneumonet.models.heads.HEADS`` or a ``HeadSpec``; ``units``, ``dropout`` and
+            ``n_classes`` override its fields.
+        weights: None (random), ``"imagenet"`` (weights folder first, then Keras' download) or a file path
+            (``.weights.h5``, or a legacy ``.h5`` such as RadImageNet's ``RadImageNet-ResNet50_notop.h5``).
+        image_size: int or (height, width); the backbone's native size by default.
+        channels: 1 for grayscale input (expanded to RGB inside the model) or 3.
+        weights_dir: folder with ``<backbone>_notop.weights.h5`` files (default ``$PNEUMONET_WEIGHTS``).
+        augment: None, or a dict ``{"brightness": 0.1, "contrast": 0.1}`` for photometric augmentation inside
+            the model (geometric augmentation belongs in the input pipeline, where it is cheap).
+    """
+    spec = get_backbone(backbone)
+    head_spec = get_head(head, units=units, dropout=dropout, n_classes=n_classes)
+    image_size = _check_size(spec, image_size or spec.image_size)
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3. Received: channels={channels}")
+    source = resolve_weights(spec, weights, weights_dir)  # fails fast, before anything is built
+
+    inputs = keras.Input((*image_size, channels), name="image")
+    x = ToRGB(name="to_rgb")(inputs)
+    if augment:
+        x = RandomBrightnessContrast(**augment, name="augment_photometric")(x)
+    x = BackbonePreprocess(spec.preprocess, name="preprocess")(x)
+    body = spec.constructor(input_tensor=x, weights=None)
+    if source is not None:
+        # load into a stand-alone twin (Keras' own loaders, any format), then copy into the flat graph
+        twin = spec.constructor(input_tensor=None, weights=source, input_shape=(*image_size, 3))
+        copy_weights(twin, body)
+        del twin
+    outputs = apply_layers(head_layers(head_spec), body.output)
+    model = keras.Model(inputs, outputs, name=name or f"{spec.name}_{_head_name(head)}")
+    model.pneumonet_config = {"backbone": spec.name, "head": _head_name(head), "image_size": list(image_size),
+                              "channels": channels, "n_classes": head_spec.n_classes,
+                              "weights": None if weights is None else str(weights),
+                              "weights_source": None if source is None else str(source),
+                              "gradcam_layer": spec.gradcam_layer}
+    return model
+
+
+def _head_name(head):
+    return head if isinstance(head, str) else "custom"

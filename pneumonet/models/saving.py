@@ -1,0 +1,76 @@
+"""Save and load ``.keras`` models with pneumonet's metadata (backbone, image size, chosen threshold) inside.
+
+Loading is safe: the file must be a Keras zip archive, Keras' ``safe_mode`` stays on (no Lambda code runs),
+and nothing is unpickled.
+"""
+
+import json
+import zipfile
+from pathlib import Path
+
+import keras
+
+from pneumonet.errors import ModelFileError
+from pneumonet.io import atomic_path
+
+METADATA_MEMBER = "pneumonet.json"
+
+
+def save_model(model, path, metadata=None):
+    """Write ``model`` to ``path`` (``.keras``) atomically, with ``metadata`` stored in the archive."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"models are saved as .keras files. Received: path={str(path)!r}")
+    metadata = {**getattr(model, "pneumonet_config", {}), **(metadata or {})}
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+        with zipfile.ZipFile(tmp, "a") as archive:  # Keras ignores members it does not know
+            archive.writestr(METADATA_MEMBER, json.dumps(metadata, indent=2, default=str))
+    return path
+
+
+def read_metadata(path):
+    """The metadata stored by ``save_model`` ({} for a plain Keras file)."""
+    _check_archive(path)
+    with zipfile.ZipFile(path) as archive:
+        if METADATA_MEMBER not in archive.namelist():
+            return {}
+        return json.loads(archive.read(METADATA_MEMBER))
+
+
+def update_metadata(path, **fields):
+    """Add or replace metadata fields (for instance the threshold chosen on validation) in a saved model."""
+    path = Path(path)
+    metadata = {**read_metadata(path), **fields}
+    with atomic_path(path) as tmp, zipfile.ZipFile(path) as source, zipfile.ZipFile(tmp, "w") as target:
+        for item in source.infolist():
+            if item.filename != METADATA_MEMBER:
+                target.writestr(item, source.read(item.filename))
+        target.writestr(METADATA_MEMBER, json.dumps(metadata, indent=2, default=str))
+    return metadata
+
+
+def _check_archive(path):
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {path}")
+    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path} is not a Keras .keras archive (a zip with config.json); refusing to load it")
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+    if "config.json" not in names:
+        raise ModelFileError(f"{path} is a zip file but not a Keras model (no config.json); refusing to load it")
+
+
+def load_model(path, compile=False):
+    """Load a ``.keras`` model in safe mode; returns (model, metadata)."""
+    _check_archive(path)
+    import pneumonet.models.layers  # noqa: F401  (registers pneumonet's layers before deserializing)
+
+    try:
+        model = keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except Exception as exc:  # Keras raises many types; report them all with the file name
+        raise ModelFileError(f"cannot load {path}: {type(exc).__name__}: {exc}") from exc
+    metadata = read_metadata(path)
+    model.pneumonet_config = metadata
+    return model, metadata

@@ -1,0 +1,7 @@
+"""Input pipelines: ``classic`` (ImageDataGenerator, TensorFlow) and ``fast`` (cached arrays, any backend)."""
+
+from pneumonet.pipelines.augment import Augment
+from pneumonet.pipelines.cache import cached_images
+from pneumonet.pipelines.fast import ArrayDataset, fast_dataset, load_arrays
+
+__all__ = ["Augment", "ArrayDataset", "cached_images", "fast_dataset", "load_arrays"]
