@@ -1,0 +1,186 @@
+"""Two-phase transfer learning: (1) backbone frozen, head trained; (2) last layers unfrozen, lower learning rate.
+
+With the fast pipeline and no augmentation, the frozen part of the network runs once: activations are cached
+at the earliest boundary either phase needs, and each phase trains only what follows it (see ``features``).
+Otherwise each phase runs the full model over a ``PyDataset`` or a classic generator.
+"""
+
+import dataclasses
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from pneumonet.data.splits import class_weights as balanced_weights
+from pneumonet.models.finetune import describe_trainable, freeze_backbone, unfreeze
+from pneumonet.models.saving import save_model
+from pneumonet.pipelines.fast import ArrayDataset
+from pneumonet.training.callbacks import PhaseTracker, phase_callbacks
+from pneumonet.training.features import (backbone_output_layer, clean_cut, first_trainable_backbone_index,
+                                         split_model)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Hyper-parameters of two-phase training (the reference studies: 1e-4, then 1e-5 to 5e-5)."""
+
+    epochs_head: int = 10
+    epochs_finetune: int = 5
+    lr_head: float = 1e-3
+    lr_finetune: float = 1e-5
+    unfreeze_last: int = 4           # backbone layers unfrozen in phase 2 (0 skips phase 2)
+    unfreeze_from: str = None        # or a layer name/prefix, e.g. "block5"
+    batch_size: int = 32
+    patience: int = 4
+    class_weight: str = "balanced"   # or None
+    seed: int = 42
+    cache_activations: bool = True  # the fast path when nothing random precedes the boundary
+    from_scratch: bool = False       # one phase, every layer trainable
+
+    def __post_init__(self):
+        for field in ("epochs_head", "epochs_finetune", "batch_size", "unfreeze_last"):
+            if getattr(self, field) is None or int(getattr(self, field)) < 0:
+                raise ValueError(f"{field} must be a non-negative integer. Received: {field}={getattr(self, field)}")
+        if self.batch_size == 0:
+            raise ValueError("batch_size must be positive. Received: batch_size=0")
+
+
+@dataclasses.dataclass
+class TrainResult:
+    model: object
+    history: object           # pandas DataFrame, one row per epoch, column "phase"
+    best_epoch: int
+    best_val_auc: float
+    seconds: float
+    predictions: dict         # subset -> probabilities (N,) or (N, k), from the final (best) model
+
+
+def targets_for(model, labels):
+    """Labels as the model's loss wants them: (N,) floats for one sigmoid unit, one-hot for softmax."""
+    labels = np.asarray(labels)
+    units = model.output.shape[-1]
+    if units == 1:
+        return labels.astype("float32")
+    return keras.utils.to_categorical(labels, units).astype("float32")
+
+
+def compile_for(model, learning_rate):
+    units = model.output.shape[-1]
+    loss = "binary_crossentropy" if units == 1 else "categorical_crossentropy"
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
+                  metrics=[keras.metrics.AUC(name="auc"), "accuracy"])
+    return model
+
+
+def _set_phase(model, phase, config):
+    if config.from_scratch:
+        for layer in model.layers:
+            layer.trainable = True
+        return
+    freeze_backbone(model)
+    if phase == 2:
+        unfreeze(model, last=config.unfreeze_last if config.unfreeze_from is None else None,
+                 from_layer=config.unfreeze_from)
+
+
+def _phase_epochs(config, phase):
+    if phase == 1:
+        return config.epochs_head
+    has_unfreeze = config.unfreeze_last > 0 or config.unfreeze_from is not None
+    return config.epochs_finetune if has_unfreeze else 0
+
+
+def train_two_phase(model, train, val, config=None, run_dir=None, augment=None, predict=None, verbose=1):
+    """Train ``model`` in two phases and return a ``TrainResult``.
+
+    Args:
+        train, val: ``(images uint8 (N, H, W), labels)`` from the fast pipeline, or Keras-ready datasets
+            (e.g. classic generators) yielding model-ready targets.
+        config: ``TrainConfig``.
+        run_dir: where ``history.csv`` and ``checkpoints/best.keras`` go (optional).
+        augment: an ``Augment`` for the fast pipeline (disables cached activations).
+        predict: ``{name: images}`` to predict with the final model (``TrainResult.predictions``).
+    """
+    config = config or TrainConfig()
+    keras.utils.set_random_seed(config.seed)
+    start = time.time()
+    run_dir = Path(run_dir) if run_dir is not None else None
+    tracker = PhaseTracker(model, history_path=run_dir / "history.csv" if run_dir else None,
+                           best_path=run_dir / "checkpoints" / "best.keras" if run_dir else None, save_fn=save_model)
+    arrays = isinstance(train, tuple)
+    weights = None
+    if config.class_weight == "balanced":
+        labels = train[1] if arrays else getattr(train, "labels", getattr(train, "classes", None))
+        weights = balanced_weights(labels) if labels is not None else None
+
+    if arrays and augment is None and config.cache_activations:
+        predictions = _train_cached(model, train, val, config, tracker, weights, predict or {}, verbose)
+    else:
+        predictions = _train_full(model, train, val, config, tracker, weights, augment, predict or {}, verbose)
+    history = tracker.history()
+    return TrainResult(model, history, tracker.best_epoch, tracker.best_value, time.time() - start, predictions)
+
+
+def _fit(fitted, x, y, validation, epochs, lr, weights, tracker, config, verbose, shuffle=True):
+    compile_for(fitted, lr)
+    initial = len(tracker.rows)
+    fitted.fit(x, y, validation_data=validation, epochs=initial + epochs, initial_epoch=initial,
+               batch_size=config.batch_size if y is not None else None, class_weight=weights, shuffle=shuffle,
+               callbacks=[tracker, *phase_callbacks(patience=config.patience)], verbose=verbose)
+
+
+def _train_cached(model, train, val, config, tracker, weights, predict, verbose):
+    phases = [p for p in (1, 2) if _phase_epochs(config, p)]
+    boundaries = {1: backbone_output_layer(model)}
+    if 2 in phases:
+        _set_phase(model, 2, config)
+        boundaries[2] = clean_cut(model, first_trainable_backbone_index(model))
+    earliest = boundaries[2] if 2 in phases and boundaries[2] is not None else boundaries[1]
+    prefix, _ = split_model(model, earliest)
+    sets = {"train": train[0], "val": val[0], **predict}
+    # the expensive pass: every image through the frozen layers once
+    acts = {name: prefix.predict(ArrayDataset(images, batch_size=64), verbose=verbose) for name, images in sets.items()}
+    y_train, y_val = targets_for(model, train[1]), targets_for(model, val[1])
+    for phase in phases:
+        _set_phase(model, phase, config)
+        boundary = boundaries[phase] if phase == 1 or boundaries[2] is not None else backbone_output_layer(model)
+        if verbose:
+            print(f"phase {phase}: {describe_trainable(model)}; training from {boundary.name}")
+        between = keras.Model(earliest.output, boundary.output) if boundary is not earliest else None
+        feats = {k: (between.predict(v, batch_size=256, verbose=0) if between else v) for k, v in acts.items()}
+        _, suffix = split_model(model, boundary)
+        tracker.start_phase(phase)
+        lr = config.lr_head if phase == 1 else config.lr_finetune
+        _fit(suffix, feats["train"], y_train, (feats["val"], y_val), _phase_epochs(config, phase), lr, weights,
+             tracker, config, verbose)
+    tracker.restore_best()
+    _, suffix = split_model(model, earliest)
+    return {name: suffix.predict(acts[name], batch_size=256, verbose=0) for name in predict}
+
+
+def _train_full(model, train, val, config, tracker, weights, augment, predict, verbose):
+    if isinstance(train, tuple):
+        train = ArrayDataset(train[0], targets_for(model, train[1]), batch_size=config.batch_size, shuffle=True,
+                             augment=augment, seed=config.seed)
+        val = ArrayDataset(val[0], targets_for(model, val[1]), batch_size=config.batch_size)
+    for phase in (1, 2):
+        epochs = _phase_epochs(config, phase)
+        if not epochs:
+            continue
+        _set_phase(model, phase, config)
+        if verbose:
+            print(f"phase {phase}: {describe_trainable(model)}")
+        tracker.start_phase(phase)
+        lr = config.lr_head if phase == 1 else config.lr_finetune
+        _fit(model, train, None, val, epochs, lr, weights, tracker, config, verbose, shuffle=False)
+    tracker.restore_best()
+    return {name: model.predict(ArrayDataset(images, batch_size=64), verbose=0) for name, images in predict.items()}
+
+
+def train_from_scratch(model, train, val, config=None, run_dir=None, augment=None, predict=None, verbose=1):
+    """One phase with every layer trainable (the custom CNN baseline, ResNet-18 without weights)."""
+    config = dataclasses.replace(config or TrainConfig(), from_scratch=True, unfreeze_last=0, unfreeze_from=None,
+                                 cache_activations=False)
+    return train_two_phase(model, train, val, config, run_dir=run_dir, augment=augment, predict=predict,
+                           verbose=verbose)
