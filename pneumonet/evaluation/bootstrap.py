@@ -1,0 +1,53 @@
+"""95% bootstrap confidence intervals, resampling patients (not images) where patient ids exist.
+
+Images of one patient are correlated; resampling images would make intervals too narrow.
+"""
+
+import numpy as np
+import pandas as pd
+
+from pneumonet.evaluation.metrics import binary_metrics
+
+INTERVAL_METRICS = ("accuracy", "loss", "precision", "recall", "sensitivity", "specificity", "f1", "roc_auc",
+                    "pr_auc", "fn", "fp")
+
+
+def _group_index(groups, n):
+    if groups is None:
+        return [np.array([i]) for i in range(n)]
+    codes, _ = pd.factorize(pd.Series(groups))
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    return np.split(order, bounds)
+
+
+def bootstrap_samples(n, groups=None, n_boot=1000, seed=0):
+    """Yield index arrays, each a resample of whole groups (patients) with replacement."""
+    members = _group_index(groups, n)
+    rng = np.random.default_rng(seed)
+    for _ in range(n_boot):
+        chosen = rng.integers(0, len(members), size=len(members))
+        yield np.concatenate([members[c] for c in chosen])
+
+
+def bootstrap_ci(y_true, y_prob, threshold=0.5, groups=None, n_boot=1000, seed=0, level=0.95,
+                 metric_names=INTERVAL_METRICS):
+    """{metric: {"value", "low", "high"}}: the point estimate on all data and a percentile interval."""
+    y_true, y_prob = np.asarray(y_true), np.asarray(y_prob)
+    point = binary_metrics(y_true, y_prob, threshold)
+    draws = {name: [] for name in metric_names}
+    for index in bootstrap_samples(len(y_true), groups, n_boot, seed):
+        values = binary_metrics(y_true[index], y_prob[index], threshold)
+        for name in metric_names:
+            draws[name].append(values[name])
+    alpha = (1 - level) / 2
+    out = {}
+    for name in metric_names:
+        values = np.asarray(draws[name], dtype=np.float64)
+        values = values[~np.isnan(values)]
+        low, high = (np.quantile(values, [alpha, 1 - alpha]) if len(values) else (np.nan, np.nan))
+        out[name] = {"value": float(point[name]), "low": float(low), "high": float(high)}
+    out["_meta"] = {"n_boot": n_boot, "level": level, "unit": "patient" if groups is not None else "image",
+                    "threshold": float(threshold), "n": int(len(y_true)),
+                    "n_groups": int(len(set(groups))) if groups is not None else int(len(y_true))}
+    return out

@@ -1,0 +1,76 @@
+"""Clinical metrics at a threshold, from scikit-learn, for binary and 3-class predictions."""
+
+import numpy as np
+from sklearn import metrics as skm
+
+BINARY_METRICS = ("accuracy", "loss", "precision", "recall", "sensitivity", "specificity", "f1", "roc_auc",
+                  "pr_auc", "tp", "fp", "tn", "fn")
+
+
+def positive_probability(outputs):
+    """P(PNEUMONIA) from model outputs: one sigmoid unit (N, 1)/(N,) or a two-way softmax (N, 2)."""
+    outputs = np.asarray(outputs, dtype=np.float64)
+    if outputs.ndim == 1:
+        return outputs
+    if outputs.shape[1] == 1:
+        return outputs[:, 0]
+    if outputs.shape[1] == 2:
+        return outputs[:, 1]
+    raise ValueError(f"expected (N,), (N, 1) or (N, 2) outputs for a binary task. Received: shape={outputs.shape}")
+
+
+def binary_metrics(y_true, y_prob, threshold=0.5):
+    """Every metric the reference tables report, at ``threshold`` (decision: probability >= threshold)."""
+    y_true = np.asarray(y_true).astype(int)
+    y_prob = np.asarray(y_prob, dtype=np.float64)
+    if y_true.shape != y_prob.shape:
+        raise ValueError(f"y_true and y_prob differ in shape. Received: {y_true.shape} and {y_prob.shape}")
+    y_pred = (y_prob >= threshold).astype(int)
+    tn, fp, fn, tp = skm.confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
+    both = len(np.unique(y_true)) == 2
+    sensitivity = tp / (tp + fn) if tp + fn else np.nan
+    return {
+        "threshold": float(threshold), "n": int(len(y_true)),
+        "accuracy": (tp + tn) / len(y_true),
+        "loss": skm.log_loss(y_true, np.clip(y_prob, 1e-7, 1 - 1e-7), labels=[0, 1]),
+        "precision": tp / (tp + fp) if tp + fp else np.nan,
+        "recall": sensitivity, "sensitivity": sensitivity,
+        "specificity": tn / (tn + fp) if tn + fp else np.nan,
+        "f1": skm.f1_score(y_true, y_pred, zero_division=np.nan),
+        "roc_auc": skm.roc_auc_score(y_true, y_prob) if both else np.nan,
+        "pr_auc": skm.average_precision_score(y_true, y_prob) if both else np.nan,
+        "tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn),
+    }
+
+
+def confusion(y_true, y_prob, threshold=0.5):
+    """2 x 2 confusion matrix (rows: true NORMAL, PNEUMONIA; columns: predicted)."""
+    return skm.confusion_matrix(np.asarray(y_true).astype(int), (np.asarray(y_prob) >= threshold).astype(int),
+                                labels=[0, 1])
+
+
+def classification_report(y_true, y_prob, threshold=0.5, target_names=("NORMAL", "PNEUMONIA")):
+    """scikit-learn's per-class report as a dict."""
+    y_pred = (np.asarray(y_prob) >= threshold).astype(int)
+    return skm.classification_report(np.asarray(y_true).astype(int), y_pred, labels=[0, 1],
+                                     target_names=list(target_names), output_dict=True, zero_division=0)
+
+
+def multiclass_metrics(y_true, y_prob, class_names=("normal", "bacteria", "virus")):
+    """3-class (or k-class) metrics: accuracy, loss, macro precision/recall/F1, one-vs-rest macro AUC, per class."""
+    y_true = np.asarray(y_true).astype(int)
+    y_prob = np.asarray(y_prob, dtype=np.float64)
+    labels = list(range(y_prob.shape[1]))
+    y_pred = y_prob.argmax(axis=1)
+    report = skm.classification_report(y_true, y_pred, labels=labels, target_names=list(class_names),
+                                       output_dict=True, zero_division=0)
+    present = len(np.unique(y_true)) == len(labels)
+    return {
+        "accuracy": skm.accuracy_score(y_true, y_pred),
+        "loss": skm.log_loss(y_true, np.clip(y_prob, 1e-7, 1), labels=labels),
+        "precision_macro": report["macro avg"]["precision"], "recall_macro": report["macro avg"]["recall"],
+        "f1_macro": report["macro avg"]["f1-score"],
+        "roc_auc_macro": skm.roc_auc_score(y_true, y_prob, multi_class="ovr", labels=labels) if present else np.nan,
+        "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "per_class": {name: report[name] for name in class_names},
+    }

@@ -1,0 +1,143 @@
+"""Evaluate one model and file the result: ``results/<run>/{metrics.json, predictions.csv, history.csv, figures/}``.
+
+The threshold is chosen on validation predictions only, then applied unchanged to test.
+"""
+
+import hashlib
+import importlib.metadata
+import platform
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pneumonet.evaluation.bootstrap import bootstrap_ci
+from pneumonet.evaluation.calibration import apply_temperature, calibration_summary, fit_temperature
+from pneumonet.evaluation.metrics import binary_metrics, classification_report, positive_probability
+from pneumonet.evaluation.thresholds import choose_threshold
+from pneumonet.io import read_json, write_csv, write_json
+
+
+def data_fingerprint(frame):
+    """sha256 over (file name, size) of every image used: the same data give the same fingerprint anywhere."""
+    digest = hashlib.sha256()
+    for path in sorted(frame["path"]):
+        size = Path(path).stat().st_size if Path(path).exists() else -1
+        digest.update(f"{Path(path).parent.name}/{Path(path).name}:{size}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def environment():
+    versions = {}
+    for package in ("keras", "tensorflow", "jax", "numpy", "scikit-learn", "pandas", "pneumonet"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    import keras
+
+    return {"versions": versions, "backend": keras.backend.backend(), "python": platform.python_version(),
+            "machine": f"{platform.machine()} {platform.system()}, {__import__('os').cpu_count()} cpus"}
+
+
+def new_run_dir(results_root, name, overwrite=False):
+    """``results_root/name``, created; an existing run is never overwritten unless ``overwrite=True``."""
+    run_dir = Path(results_root) / name
+    if (run_dir / "metrics.json").exists() and not overwrite:
+        raise FileExistsError(f"{run_dir} already holds a finished run; pass overwrite=True (--overwrite) to "
+                              "replace it, or choose another run name")
+    (run_dir / "figures").mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def evaluate_predictions(val, test, threshold_method="youden", target_sensitivity=0.95, n_boot=1000, seed=0):
+    """Metrics for one model from validation and test predictions.
+
+    ``val`` and ``test`` are DataFrames with columns ``label``, ``prob`` and (optionally) ``patient_id``.
+    Returns a dict: the threshold and how it was chosen, metrics at 0.5 and at the chosen threshold with 95%
+    patient-level bootstrap intervals, calibration before and after temperature scaling (fitted on val).
+    """
+    threshold = choose_threshold(val["label"], val["prob"], threshold_method, target_sensitivity)
+    groups = test["patient_id"].to_numpy() if "patient_id" in test else None
+    temperature = fit_temperature(val["label"], val["prob"])
+    return {
+        "threshold": threshold,
+        "threshold_method": threshold_method if threshold_method != "sensitivity"
+        else f"sensitivity>={target_sensitivity}",
+        "threshold_chosen_on": "val",
+        "val": binary_metrics(val["label"], val["prob"], threshold),
+        "test": bootstrap_ci(test["label"], test["prob"], threshold, groups, n_boot=n_boot, seed=seed),
+        "test_at_0.5": bootstrap_ci(test["label"], test["prob"], 0.5, groups, n_boot=n_boot, seed=seed),
+        "test_report": classification_report(test["label"], test["prob"], threshold),
+        "calibration": calibration_summary(test["label"], test["prob"]),
+        "temperature": temperature,
+        "calibration_after_temperature": calibration_summary(test["label"],
+                                                             apply_temperature(test["prob"], temperature)),
+    }
+
+
+def prediction_frame(frame, outputs):
+    """Rows of ``frame`` (path, label, subtype, patient_id) with the model's P(PNEUMONIA), in file order."""
+    out = frame[[c for c in ("path", "label", "subtype", "patient_id", "subset") if c in frame]].copy()
+    out["prob"] = positive_probability(outputs)
+    return out.reset_index(drop=True)
+
+
+def write_run(run_dir, name, predictions, evaluation, config, data_frame, seed=None, extra=None):
+    """Write ``predictions.csv`` and ``metrics.json`` (metrics, threshold, config, fingerprint, versions, seed)."""
+    run_dir = Path(run_dir)
+    predictions = predictions.copy()
+    predictions["decision"] = (predictions["prob"] >= evaluation["threshold"]).astype(int)
+    write_csv(run_dir / "predictions.csv", predictions)
+    record = {"run": name, **evaluation, "config": config, "data_fingerprint": data_fingerprint(data_frame),
+              "environment": environment(), "seed": seed, **(extra or {})}
+    write_json(run_dir / "metrics.json", record)
+    return record
+
+
+TABLE_COLUMNS = [("accuracy", "Accuracy"), ("loss", "Loss"), ("precision", "Precision"), ("recall", "Recall"),
+                 ("f1", "F1"), ("sensitivity", "Sensitivity"), ("specificity", "Specificity"),
+                 ("roc_auc", "AUC"), ("fn", "False negatives")]
+
+
+def load_runs(results_root):
+    """Every ``metrics.json`` below ``results_root`` (one level), by run name."""
+    runs = {}
+    for path in sorted(Path(results_root).glob("*/metrics.json")):
+        runs[path.parent.name] = read_json(path)
+    return runs
+
+
+def summary_table(runs, key="test"):
+    """One row per run in the shape of the reference tables, with ``value [low, high]`` strings and numbers."""
+    rows = []
+    for name, record in runs.items():
+        metrics = record[key]
+        row = {"model": name, "threshold": round(record["threshold"], 3)}
+        for metric, label in TABLE_COLUMNS:
+            m = metrics[metric]
+            digits = 0 if metric == "fn" else 3
+            row[label] = (f"{m['value']:.{digits}f} [{m['low']:.{digits}f}, {m['high']:.{digits}f}]")
+            row[f"{metric}_value"] = m["value"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_summary(results_root, runs=None):
+    """``summary.csv`` and ``summary.md`` in ``results_root`` (at the chosen threshold and at 0.5)."""
+    runs = runs if runs is not None else load_runs(results_root)
+    if not runs:
+        raise FileNotFoundError(f"no runs with metrics.json under {results_root}")
+    chosen, fixed = summary_table(runs, "test"), summary_table(runs, "test_at_0.5")
+    write_csv(Path(results_root) / "summary.csv", chosen)
+    labels = ["model", "threshold"] + [label for _, label in TABLE_COLUMNS]
+    any_run = next(iter(runs.values()))
+    meta = any_run["test"]["_meta"]
+    text = ("# Results on the test split\n\n"
+            f"Values with 95% bootstrap intervals ({meta['n_boot']} resamples of {meta['unit']}s). Threshold chosen "
+            "on the patient-level validation split.\n\n" + chosen[labels].to_markdown(index=False) +
+            "\n\n## At the conventional 0.5 threshold\n\n" + fixed[labels].to_markdown(index=False) + "\n")
+    from pneumonet.io import write_text
+
+    write_text(Path(results_root) / "summary.md", text)
+    return chosen

@@ -1,0 +1,134 @@
+"""One experiment end to end: data -> model -> two-phase training -> evaluation -> ``results/<run>/``.
+
+The notebooks and the ``pneumonet train`` command both call ``run_experiment``; the notebooks explain it.
+"""
+
+import dataclasses
+import time
+from pathlib import Path
+
+import matplotlib
+import pandas as pd
+
+from pneumonet.data import assign_subsets, build_catalog, drop_unreadable, inspect_images, subset
+from pneumonet.evaluation import evaluate_predictions, new_run_dir, prediction_frame, write_run
+from pneumonet.io import save_figure
+from pneumonet.models import build_model, save_model, update_metadata
+from pneumonet.pipelines import Augment, load_arrays
+from pneumonet.training import TrainConfig, train_from_scratch, train_two_phase
+
+
+@dataclasses.dataclass
+class Experiment:
+    """What to train. ``weights=None`` with a pretrained-capable backbone still trains in two phases."""
+
+    name: str
+    backbone: str
+    head: str = "gap_dense_dropout"
+    weights: str = "imagenet"
+    image_size: int = 224
+    pipeline: str = "fast"          # "fast" (cached arrays) or "classic" (ImageDataGenerator)
+    augment: bool = False           # geometric + brightness augmentation in the input pipeline
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        if self.pipeline not in ("fast", "classic"):
+            raise ValueError(f"pipeline must be 'fast' or 'classic'. Received: pipeline={self.pipeline!r}")
+        if isinstance(self.train, dict):
+            self.train = TrainConfig(**self.train)
+
+    @property
+    def from_scratch(self):
+        return self.weights is None and self.backbone in ("cnn", "resnet18")
+
+
+def prepare_catalog(data_dir, val_fraction=0.2, seed=42, progress=True):
+    """Catalog with ``subset`` (train/val/test/official_val), unreadable files dropped and reported."""
+    catalog = drop_unreadable(inspect_images(build_catalog(data_dir), progress=progress))
+    return assign_subsets(catalog, val_fraction=val_fraction, seed=seed)
+
+
+def run_experiment(experiment, catalog, results_dir, weights_dir=None, cache_dir=None, n_boot=1000,
+                   overwrite=False, verbose=1, threshold_method="youden"):
+    """Train and evaluate ``experiment`` on ``catalog``; returns the metrics record written to metrics.json."""
+    matplotlib.use("Agg") if not _interactive() else None
+    start = time.time()
+    run_dir = new_run_dir(results_dir, experiment.name, overwrite=overwrite)  # refuse to clobber first
+    model = build_model(experiment.backbone, head=experiment.head, weights=experiment.weights,
+                        image_size=experiment.image_size, weights_dir=weights_dir)
+    size = (experiment.image_size, experiment.image_size)
+    frames = {name: subset(catalog, name) for name in ("train", "val", "test")}
+    augment = Augment() if experiment.augment else None
+    trainer = train_from_scratch if experiment.from_scratch else train_two_phase
+    if experiment.pipeline == "fast":
+        arrays = {name: load_arrays(frame, size, cache_dir=cache_dir, progress=verbose > 0)
+                  for name, frame in frames.items()}
+        frames = {name: kept for name, (_, _, kept) in arrays.items()}
+        result = trainer(model, arrays["train"][:2], arrays["val"][:2], experiment.train, run_dir=run_dir,
+                         augment=augment, predict={"val": arrays["val"][0], "test": arrays["test"][0]},
+                         verbose=verbose)
+    else:
+        result = _train_classic(model, frames, experiment, run_dir, augment, trainer, verbose)
+    val_pred = prediction_frame(frames["val"], result.predictions["val"])
+    test_pred = prediction_frame(frames["test"], result.predictions["test"])
+    evaluation = evaluate_predictions(val_pred, test_pred, threshold_method=threshold_method, n_boot=n_boot)
+    model_path = save_model(model, run_dir / "model.keras",
+                            {"threshold": evaluation["threshold"], "run": experiment.name,
+                             "class_names": ["NORMAL", "PNEUMONIA"]})
+    predictions = pd.concat([test_pred.assign(subset="test"), val_pred.assign(subset="val")], ignore_index=True)
+    record = write_run(run_dir, experiment.name, predictions, evaluation,
+                       config=_config(experiment, model), data_frame=catalog, seed=experiment.train.seed,
+                       extra={"best_epoch": result.best_epoch, "best_val_auc": result.best_val_auc,
+                              "train_seconds": round(result.seconds, 1),
+                              "total_seconds": round(time.time() - start, 1),
+                              "unreadable_skipped": sum(len(f.attrs.get("unreadable", {})) for f in frames.values()),
+                              "model_file": str(model_path)})
+    update_metadata(model_path, threshold=evaluation["threshold"])
+    write_figures(run_dir, result.history, val_pred, test_pred, evaluation["threshold"], experiment.name)
+    return record
+
+
+def _train_classic(model, frames, experiment, run_dir, augment, trainer, verbose):
+    from pneumonet.pipelines.classic import classic_flow
+
+    size = (experiment.image_size, experiment.image_size)
+    mode = "binary" if model.output.shape[-1] == 1 else "categorical"
+    batch = experiment.train.batch_size
+    train = classic_flow(frames["train"], size, batch, augment=augment, shuffle=True, class_mode=mode,
+                         seed=experiment.train.seed)
+    val = classic_flow(frames["val"], size, batch, class_mode=mode)
+    result = trainer(model, train, val, experiment.train, run_dir=run_dir, verbose=verbose)
+    for name in ("val", "test"):
+        result.predictions[name] = model.predict(classic_flow(frames[name], size, batch, class_mode=mode),
+                                                 verbose=0)
+    return result
+
+
+def _config(experiment, model):
+    config = dataclasses.asdict(experiment)
+    config["model"] = getattr(model, "pneumonet_config", {})
+    return config
+
+
+def write_figures(run_dir, history, val_pred, test_pred, threshold, name):
+    import matplotlib.pyplot as plt
+
+    from pneumonet.plots import plot_calibration, plot_confusion_matrix, plot_history, plot_pr, plot_roc
+
+    figures = Path(run_dir) / "figures"
+    axes = plot_history(history)
+    save_figure(axes[0].figure, figures / "training_curves.png")
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4))
+    plot_confusion_matrix(test_pred["label"], test_pred["prob"], threshold, ax=axes[0])
+    plot_roc(test_pred["label"], test_pred["prob"], name=name, threshold=threshold, ax=axes[1])
+    plot_pr(test_pred["label"], test_pred["prob"], name=name, ax=axes[2])
+    plot_calibration(test_pred["label"], test_pred["prob"], name=name, ax=axes[3])
+    fig.suptitle(f"{name} on the test split (threshold chosen on val)")
+    save_figure(fig, figures / "evaluation.png")
+    plt.close("all")
+
+
+def _interactive():
+    import matplotlib
+
+    return "inline" in matplotlib.get_backend() or "ipykernel" in matplotlib.get_backend()

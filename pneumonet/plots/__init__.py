@@ -1,0 +1,11 @@
+"""Figures. Every function takes ``ax=None`` (or ``axes=None``) and returns what it drew."""
+
+from pneumonet.plots.data import (plot_class_distribution, plot_image_sizes, plot_intensity_histograms,
+                                  plot_sample_grid)
+from pneumonet.plots.evaluation import (plot_calibration, plot_confusion_matrix, plot_model_comparison, plot_pr,
+                                        plot_roc)
+from pneumonet.plots.training import plot_history
+
+__all__ = ["plot_calibration", "plot_class_distribution", "plot_confusion_matrix", "plot_history",
+           "plot_image_sizes", "plot_intensity_histograms", "plot_model_comparison", "plot_pr", "plot_roc",
+           "plot_sample_grid"]

@@ -1,0 +1,20 @@
+"""Training curves across both phases, with the phase boundary marked."""
+
+import matplotlib.pyplot as plt
+
+
+def plot_history(history, metrics=("loss", "auc"), axes=None):
+    """One panel per metric (train and validation); a dashed line where fine-tuning starts. Returns the Axes."""
+    if axes is None:
+        _, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5))
+    axes = list(axes) if hasattr(axes, "__len__") else [axes]
+    boundary = history.loc[history["phase"] == 2, "epoch"].min() if "phase" in history else None
+    for ax, metric in zip(axes, metrics):
+        for column, style in ((metric, "-o"), (f"val_{metric}", "-s")):
+            if column in history:
+                ax.plot(history["epoch"], history[column], style, label=column, markersize=3)
+        if boundary == boundary and boundary is not None:  # not NaN: phase 2 happened
+            ax.axvline(boundary - 0.5, color="grey", linestyle="--", label="fine-tuning starts")
+        ax.set(xlabel="epoch", title=metric)
+        ax.legend(fontsize=8)
+    return axes
