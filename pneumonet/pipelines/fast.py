@@ -74,7 +74,7 @@ class ArrayDataset(keras.utils.PyDataset):
         if self.preprocess is not None:
             batch = self.preprocess(batch)
         if self.labels is None:
-            return (batch,)
+            return batch
         return batch, self.labels[rows].astype(np.float32)
 
     def on_epoch_end(self):

@@ -39,7 +39,7 @@ def clean_cut(model, before_index):
 def split_model(model, boundary_layer):
     """(prefix, suffix) models around ``boundary_layer``'s output; the suffix shares the model's layers."""
     tensor = boundary_layer.output
-    return keras.Model(model.inputs, tensor), keras.Model(tensor, model.output)
+    return keras.Model(model.inputs[0], tensor), keras.Model(tensor, model.output)
 
 
 def can_use_cache(model):

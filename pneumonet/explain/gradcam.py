@@ -1,0 +1,181 @@
+"""Grad-CAM (Selvaraju et al., 2017) for flat and nested Keras 3 models, on every backend.
+
+The model is cut into two sub-models around the explained layer: ``features`` (inputs -> feature map A) and
+``score`` (A -> pre-activation score). Gradients of the score with respect to A are taken with the running
+backend's own autodiff, so there is no "Graph disconnected" and no TensorFlow requirement.
+For a one-unit sigmoid head, PNEUMONIA (class 1) is explained by the logit, NORMAL (class 0) by its negation;
+softmax heads explain the logit of ``class_index`` (default: the predicted class).
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from pneumonet.models.registry import BACKBONES
+
+
+def _is_feature_map(layer):
+    try:
+        shape = layer.output.shape
+    except (AttributeError, ValueError):
+        return False
+    return len(shape) == 4 and not isinstance(layer, keras.layers.InputLayer)
+
+
+def find_gradcam_layer(model):
+    """The layer to explain: the model's metadata, the registry by name, else the last 4-D feature map."""
+    name = getattr(model, "pneumonet_config", {}).get("gradcam_layer")
+    candidates = [name] if name else []
+    candidates += [spec.gradcam_layer for spec in BACKBONES.values()]
+    for container in [model] + [layer for layer in model.layers if isinstance(layer, keras.Model)]:
+        for candidate in candidates:
+            if candidate and any(layer.name == candidate for layer in container.layers):
+                return candidate
+    for layer in reversed(_all_layers(model)):
+        if _is_feature_map(layer) and not isinstance(layer, keras.Model):
+            return layer.name
+    raise ValueError(f"no 4-D convolutional feature map found in {model.name}; pass layer=...")
+
+
+def _all_layers(model):
+    out = []
+    for layer in model.layers:
+        out.extend(_all_layers(layer) if isinstance(layer, keras.Model) else [layer])
+    return out
+
+
+def _logit_tensor(model):
+    """(tensor, dense) where the pre-activation score is ``tensor`` or ``dense(tensor)`` without its activation."""
+    last = model.layers[-1]
+    if isinstance(last, keras.layers.Activation):
+        return last.input, None
+    if isinstance(last, keras.layers.Dense) and last.activation in (keras.activations.sigmoid,
+                                                                   keras.activations.softmax):
+        return last.input, last
+    return model.output, None
+
+
+def split_for_gradcam(model, layer):
+    """(features, score_fn): features(x) -> A; score_fn(A) -> logits (N, units). Handles one nested level."""
+    owner = model if any(l.name == layer for l in model.layers) else next(
+        (l for l in model.layers if isinstance(l, keras.Model) and any(m.name == layer for m in l.layers)), None)
+    if owner is None:
+        raise ValueError(f"layer {layer!r} not found in {model.name}. Received: layer={layer!r}")
+    logit_tensor, dense = _logit_tensor(model)
+    if owner is model:
+        target = model.get_layer(layer).output
+        features = keras.Model(_single(model.inputs), target)
+        tail = keras.Model(target, logit_tensor)
+
+        def features(x, training=False, _model=features):
+            return _model(x, training=training)
+    else:
+        # nested backbone (keras.io transfer-learning guide): outer prefix -> inner prefix -> A -> inner rest -> outer rest
+        target = owner.get_layer(layer).output
+        into_owner = keras.Model(_single(model.inputs), _node_input(model, owner))
+        inner_prefix = keras.Model(_single(owner.inputs), target)
+        inner_rest = (lambda a, training=False: a) if target is owner.output else keras.Model(target, owner.output)
+        outer_rest = keras.Model(_node_output(model, owner), logit_tensor)
+
+        def features(x, training=False):
+            return inner_prefix(into_owner(x, training=training), training=training)
+
+        def tail(a):
+            return outer_rest(inner_rest(a, training=False), training=False)
+
+    def score_fn(a):
+        z = tail(a)
+        if dense is not None:
+            z = ops.matmul(z, dense.kernel) + (dense.bias if dense.use_bias else 0.0)
+        return z
+
+    return features, score_fn
+
+
+def _single(inputs):
+    # a one-input model called on a bare tensor: avoid Keras' input-structure warning
+    return inputs[0] if isinstance(inputs, (list, tuple)) and len(inputs) == 1 else inputs
+
+
+def _node_tensors(model, layer, kind):
+    for node in layer._inbound_nodes:
+        for tensor in getattr(node, kind):
+            try:
+                keras.Model(model.inputs, tensor)  # reachable from the outer inputs: this call is in model's graph
+                return tensor
+            except ValueError:
+                continue
+    raise ValueError(f"cannot locate {layer.name} in {model.name}")
+
+
+def _node_output(model, layer):
+    """The tensor a nested layer produced inside ``model``'s graph."""
+    return _node_tensors(model, layer, "output_tensors")
+
+
+def _node_input(model, layer):
+    """The tensor a nested layer was called on inside ``model``'s graph."""
+    return _node_tensors(model, layer, "input_tensors")
+
+
+def _class_scores(logits, class_index):
+    logits = ops.convert_to_tensor(logits)
+    if logits.shape[-1] == 1:
+        sign = -1.0 if class_index == 0 else 1.0
+        return sign * logits[:, 0]
+    index = ops.argmax(logits, axis=-1) if class_index is None else ops.full((ops.shape(logits)[0],), class_index)
+    return ops.take_along_axis(logits, ops.expand_dims(ops.cast(index, "int32"), -1), axis=-1)[:, 0]
+
+
+def _gradients(score_of, a):
+    """d sum(score_of(a)) / d a, with the running backend's autodiff."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        a = tf.convert_to_tensor(a)
+        with tf.GradientTape() as tape:
+            tape.watch(a)
+            total = tf.reduce_sum(score_of(a))
+        return tape.gradient(total, a).numpy()
+    if backend == "jax":
+        import jax
+
+        return np.asarray(jax.grad(lambda t: score_of(t).sum())(jax.numpy.asarray(a)))
+    if backend == "torch":
+        import torch
+
+        t = torch.as_tensor(np.asarray(a)).requires_grad_(True)
+        score_of(t).sum().backward()
+        return t.grad.detach().cpu().numpy()
+    raise NotImplementedError(f"Grad-CAM supports the tensorflow, jax and torch backends. Received: {backend}")
+
+
+def gradcam(model, images, layer=None, class_index=None, batch_size=32, method="gradcam", normalize=True):
+    """Heatmaps (N, h, w) in [0, 1] at the feature-map resolution for a batch of ``images``.
+
+    ``method`` "gradcam" uses this module; "gradcam++" and "scorecam" go through tf-keras-vis (TensorFlow).
+    """
+    if method != "gradcam":
+        from pneumonet.explain.tfkv import tfkv_cam
+
+        return tfkv_cam(model, images, method=method, layer=layer, class_index=class_index)
+    images = np.asarray(images, dtype="float32")
+    if images.ndim == 3:
+        images = images[..., None]
+    layer = layer or find_gradcam_layer(model)
+    features, score_fn = split_for_gradcam(model, layer)
+    cams = []
+    for start in range(0, len(images), batch_size):
+        a = ops.convert_to_numpy(features(images[start:start + batch_size], training=False))
+        grads = _gradients(lambda t: _class_scores(score_fn(t), class_index), a)
+        weights = grads.mean(axis=(1, 2), keepdims=True)       # global-average-pooled gradients
+        cam = np.maximum((weights * a).sum(axis=-1), 0.0)       # ReLU: only evidence for the class
+        cams.append(cam)
+    cams = np.concatenate(cams)
+    return normalize_maps(cams) if normalize else cams
+
+
+def normalize_maps(cams):
+    peak = cams.reshape(len(cams), -1).max(axis=1).reshape(-1, 1, 1)
+    return np.divide(cams, peak, out=np.zeros_like(cams), where=peak > 0)
