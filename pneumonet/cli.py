@@ -1,0 +1,202 @@
+"""The ``pneumonet`` command: data, train, evaluate, predict, run. ``pneumonet COMMAND --help`` for each."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _cmd_data(args):
+    from pneumonet.data import assign_subsets, build_catalog, inspect_images, summarize, write_synthetic_dataset
+
+    if args.synthetic:
+        path = write_synthetic_dataset(args.synthetic, image_size=args.synthetic_size, seed=args.seed)
+        print(f"wrote a synthetic data set to {path}")
+        return 0
+    catalog = assign_subsets(inspect_images(build_catalog(args.data)), val_fraction=args.val_fraction,
+                             seed=args.seed)
+    summary = summarize(catalog)
+    for key in ("counts", "subtypes", "patients", "modes"):
+        print(f"\n== {key} ==\n{summary[key]}")
+    print(f"\nunreadable: {summary['unreadable']}, stray files skipped: {summary['skipped_files']}, "
+          f"duplicate groups: {summary['duplicate_groups']}")
+    print("\n== patient-level subsets ==")
+    print(catalog.groupby(["subset", "class_name"]).size().unstack())
+    if args.output:
+        from pneumonet.io import write_csv
+
+        write_csv(args.output, catalog)
+        print(f"catalog written to {args.output}")
+    return 0
+
+
+def _cmd_train(args):
+    from pneumonet.experiment import Experiment, prepare_catalog, run_experiment
+    from pneumonet.training import TrainConfig
+
+    weights = None if args.weights in (None, "none", "None") else args.weights
+    config = TrainConfig(epochs_head=args.epochs, epochs_finetune=args.finetune_epochs, lr_head=args.lr,
+                         lr_finetune=args.lr_finetune, unfreeze_last=args.unfreeze_last, batch_size=args.batch_size,
+                         seed=args.seed)
+    experiment = Experiment(args.name or args.backbone, args.backbone, head=args.head, weights=weights,
+                            image_size=args.image_size, pipeline=args.pipeline, augment=args.augment, train=config)
+    catalog = prepare_catalog(args.data, val_fraction=args.val_fraction, seed=args.seed)
+    record = run_experiment(experiment, catalog, args.results, weights_dir=args.weights_dir,
+                            cache_dir=args.cache_dir, n_boot=args.n_boot, overwrite=args.overwrite)
+    t = record["test"]
+    print(f"{experiment.name}: threshold {record['threshold']:.3f} (chosen on val); test AUC "
+          f"{t['roc_auc']['value']:.3f} [{t['roc_auc']['low']:.3f}, {t['roc_auc']['high']:.3f}], sensitivity "
+          f"{t['sensitivity']['value']:.3f}, specificity {t['specificity']['value']:.3f}; results in "
+          f"{Path(args.results) / experiment.name}")
+    return 0
+
+
+def _cmd_evaluate(args):
+    from pneumonet.evaluation import write_summary
+
+    table = write_summary(args.results)
+    print(table[["model", "threshold", "Accuracy", "Sensitivity", "Specificity", "AUC", "False negatives"]]
+          .to_string(index=False))
+    print(f"\nwritten: {Path(args.results) / 'summary.csv'} and summary.md")
+    return 0
+
+
+def _cmd_predict(args):
+    import numpy as np
+
+    from pneumonet.data import load_image
+    from pneumonet.errors import ImageLoadError
+    from pneumonet.evaluation import positive_probability
+    from pneumonet.models import load_model
+
+    model, meta = load_model(args.model)
+    threshold = args.threshold if args.threshold is not None else meta.get("threshold", 0.5)
+    size = tuple(meta.get("image_size") or model.input.shape[1:3])
+    rows, images, failures = [], [], 0
+    for path in args.images:
+        try:
+            images.append(load_image(path, size))
+            rows.append(path)
+        except ImageLoadError as exc:
+            failures += 1
+            print(f"{path}: ERROR {exc.reason}", file=sys.stderr)
+    if images:
+        batch = np.stack(images)[..., None].astype("float32")
+        probs = positive_probability(model.predict(batch, verbose=0))
+        for path, p in zip(rows, probs):
+            decision = "PNEUMONIA" if p >= threshold else "NORMAL"
+            print(json.dumps({"image": path, "p_pneumonia": round(float(p), 4), "threshold": round(threshold, 4),
+                              "decision": decision}))
+        if args.gradcam:
+            from pneumonet.explain import gradcam, plot_gradcam_grid
+            from pneumonet.io import save_figure
+
+            axes = plot_gradcam_grid(batch, gradcam(model, batch),
+                                     [f"{Path(r).name} p={p:.2f}" for r, p in zip(rows, probs)],
+                                     ncols=min(4, len(rows)))
+            save_figure(axes.ravel()[0].figure, args.gradcam)
+            print(f"Grad-CAM written to {args.gradcam}")
+    return 1 if failures else 0
+
+
+def _cmd_run(args):
+    from pneumonet.runner import main_job
+
+    params = {k: v for k, v in {"weights_dir": args.weights_dir, "cache_dir": args.cache_dir,
+                                "pipeline": args.pipeline, "smoke": args.smoke or None,
+                                "overwrite": args.overwrite or None, "n_boot": args.n_boot,
+                                "backbones": args.backbones}.items() if v is not None}
+    timings = main_job(args.data, args.results, params, download=args.download)
+    print(f"all notebooks ran in {sum(timings.values()):.0f} s: {timings}")
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="pneumonet", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p, data=True):
+        if data:
+            p.add_argument("--data", default=None, help="data folder (Kaggle layout); default $PNEUMONET_DATA or "
+                                                        "data/chest_xray")
+        p.add_argument("--seed", type=int, default=42)
+
+    p = sub.add_parser("data", help="catalog summary and the patient-level validation split")
+    common(p)
+    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--output", help="write the catalog (with subsets) to this CSV")
+    p.add_argument("--synthetic", metavar="DIR", help="write a synthetic data set to DIR instead")
+    p.add_argument("--synthetic-size", type=int, default=64)
+    p.set_defaults(func=_cmd_data)
+
+    p = sub.add_parser("train", help="train and evaluate one model into results/<name>/")
+    common(p)
+    p.add_argument("--backbone", required=True, help="registry name, e.g. vgg16, inception_v3, cnn")
+    p.add_argument("--head", default="gap_dense_dropout")
+    p.add_argument("--weights", default="imagenet", help="imagenet, none, or a weights file")
+    p.add_argument("--weights-dir", help="folder with <backbone>_notop.weights.h5 ($PNEUMONET_WEIGHTS)")
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--pipeline", choices=("fast", "classic"), default="fast")
+    p.add_argument("--augment", action="store_true")
+    p.add_argument("--epochs", type=int, default=10, help="phase-1 (head) epochs")
+    p.add_argument("--finetune-epochs", type=int, default=3)
+    p.add_argument("--unfreeze-last", type=int, default=4)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-finetune", type=float, default=1e-5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--name", help="run name (default: the backbone)")
+    p.add_argument("--results", default="results")
+    p.add_argument("--cache-dir")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run of the same name")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="summary table across the runs in a results folder")
+    p.add_argument("--results", default="results")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("predict", help="probability and decision for images with a saved .keras model")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--model", required=True, help="a model.keras written by pneumonet")
+    p.add_argument("--threshold", type=float, help="override the threshold stored with the model")
+    p.add_argument("--gradcam", metavar="OUT.png", help="also write Grad-CAM overlays")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("run", help="the main job: the five notebooks in order (demo when no data)")
+    common(p)
+    p.add_argument("--results", default="results")
+    p.add_argument("--weights-dir")
+    p.add_argument("--cache-dir")
+    p.add_argument("--pipeline", choices=("fast", "classic"))
+    p.add_argument("--backbones", nargs="+")
+    p.add_argument("--n-boot", type=int)
+    p.add_argument("--smoke", action="store_true", help="tiny images, one epoch, no pretrained weights")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--download", action="store_true", help="download the data with kagglehub when missing")
+    p.set_defaults(func=_cmd_run)
+    return parser
+
+
+def main(argv=None):
+    from pneumonet.errors import PneumonetError
+
+    args = build_parser().parse_args(argv)
+    if getattr(args, "data", None) is None and args.command in ("data", "train") and not getattr(args, "synthetic",
+                                                                                                 None):
+        from pneumonet.data.download import resolve_data_dir
+
+        try:
+            args.data = str(resolve_data_dir(None))
+        except PneumonetError as exc:
+            print(f"pneumonet: {exc}", file=sys.stderr)
+            return 2
+    try:
+        return args.func(args)
+    except (PneumonetError, FileExistsError, FileNotFoundError) as exc:
+        print(f"pneumonet {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
