@@ -28,10 +28,13 @@ class Experiment:
     weights: str = "imagenet"
     image_size: int = 224
     pipeline: str = "fast"          # "fast" (cached arrays) or "classic" (ImageDataGenerator)
-    augment: bool = False           # geometric + brightness augmentation in the input pipeline
+    augment: bool = False           # geometric + brightness augmentation (Augment())
+    augment_on: str = "model"       # "model": AffineAugment layer (fast everywhere); "pipeline": CPU warp
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
     def __post_init__(self):
+        if self.augment_on not in ("model", "pipeline"):
+            raise ValueError(f"augment_on must be 'model' or 'pipeline'. Received: augment_on={self.augment_on!r}")
         if self.pipeline not in ("fast", "classic"):
             raise ValueError(f"pipeline must be 'fast' or 'classic'. Received: pipeline={self.pipeline!r}")
         if isinstance(self.train, dict):
@@ -54,11 +57,13 @@ def run_experiment(experiment, catalog, results_dir, weights_dir=None, cache_dir
     matplotlib.use("Agg") if not _interactive() else None
     start = time.time()
     run_dir = new_run_dir(results_dir, experiment.name, overwrite=overwrite)  # refuse to clobber first
+    in_model = experiment.augment and experiment.augment_on == "model" and experiment.pipeline == "fast"
     model = build_model(experiment.backbone, head=experiment.head, weights=experiment.weights,
-                        image_size=experiment.image_size, weights_dir=weights_dir)
+                        image_size=experiment.image_size, weights_dir=weights_dir,
+                        augment=Augment() if in_model else None)
     size = (experiment.image_size, experiment.image_size)
     frames = {name: subset(catalog, name) for name in ("train", "val", "test")}
-    augment = Augment() if experiment.augment else None
+    augment = Augment() if experiment.augment and not in_model else None
     trainer = train_from_scratch if experiment.from_scratch else train_two_phase
     if experiment.pipeline == "fast":
         arrays = {name: load_arrays(frame, size, cache_dir=cache_dir, progress=verbose > 0)

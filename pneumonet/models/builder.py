@@ -5,11 +5,13 @@ layers -> head layers. The backbone is built on the model's own tensors, so ever
 layer included) stays reachable from ``model.inputs``: no nested sub-model, no "Graph disconnected".
 """
 
+import dataclasses
+
 import keras
 import numpy as np
 
 from pneumonet.models.heads import apply_layers, get_head, head_layers
-from pneumonet.models.layers import BackbonePreprocess, RandomBrightnessContrast, ToRGB
+from pneumonet.models.layers import AffineAugment, BackbonePreprocess, RandomBrightnessContrast, ToRGB
 from pneumonet.models.registry import get_backbone
 from pneumonet.models.weights import resolve_weights
 
@@ -51,8 +53,9 @@ def build_model(backbone, head="gap_dense_dropout", weights=None, image_size=Non
         image_size: int or (height, width); the backbone's native size by default.
         channels: 1 for grayscale input (expanded to RGB inside the model) or 3.
         weights_dir: folder with ``<backbone>_notop.weights.h5`` files (default ``$PNEUMONET_WEIGHTS``).
-        augment: None, or a dict ``{"brightness": 0.1, "contrast": 0.1}`` for photometric augmentation inside
-            the model (geometric augmentation belongs in the input pipeline, where it is cheap).
+        augment: None; an ``Augment`` for the whole recipe (affine warp + brightness) inside the model, as one
+            batched gather (fast on a GPU); or a dict ``{"brightness": 0.1, "contrast": 0.1}`` for photometric
+            jitter only. Augmentation layers are identity at inference.
     """
     spec = get_backbone(backbone)
     head_spec = get_head(head, units=units, dropout=dropout, n_classes=n_classes)
@@ -62,9 +65,12 @@ def build_model(backbone, head="gap_dense_dropout", weights=None, image_size=Non
     source = resolve_weights(spec, weights, weights_dir)  # fails fast, before anything is built
 
     inputs = keras.Input((*image_size, channels), name="image")
-    x = ToRGB(name="to_rgb")(inputs)
-    if augment:
+    x = inputs
+    if isinstance(augment, dict):
         x = RandomBrightnessContrast(**augment, name="augment_photometric")(x)
+    elif augment is not None:  # before ToRGB: warping one channel costs a third of three
+        x = AffineAugment(**dataclasses.asdict(augment), name="augment_affine")(x)
+    x = ToRGB(name="to_rgb")(x)
     x = BackbonePreprocess(spec.preprocess, name="preprocess")(x)
     body = spec.constructor(input_tensor=x, weights=None)
     if source is not None:

@@ -9,9 +9,9 @@ import keras
 import pandas as pd
 
 from pneumonet.models.heads import HEAD_PREFIX
-from pneumonet.models.layers import BackbonePreprocess, RandomBrightnessContrast, ToRGB
+from pneumonet.models.layers import AffineAugment, BackbonePreprocess, RandomBrightnessContrast, ToRGB
 
-_PLUMBING = (keras.layers.InputLayer, ToRGB, BackbonePreprocess, RandomBrightnessContrast)
+_PLUMBING = (keras.layers.InputLayer, ToRGB, BackbonePreprocess, RandomBrightnessContrast, AffineAugment)
 
 
 def backbone_layers(model):

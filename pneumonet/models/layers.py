@@ -84,3 +84,71 @@ class RandomBrightnessContrast(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "brightness": self.brightness, "contrast": self.contrast, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="pneumonet")
+class AffineAugment(keras.layers.Layer):
+    """``pneumonet.pipelines.Augment`` on the device: one combined affine warp per image plus brightness.
+
+    Same parameters and semantics as the CPU pipeline (rotation, shift, shear, zoom about the centre, bilinear,
+    fill 0, optional horizontal flip, multiplicative brightness, clip to 0..255), written as one batched gather
+    with ``keras.ops``, so it runs on every backend. Keras' RandomRotation/RandomZoom/RandomTranslation chain
+    costs ~40x more under JAX on a GPU (see benchmarks/augmentation_designs.py). Identity at inference.
+    """
+
+    def __init__(self, rotation=10.0, shift=0.1, shear=5.0, zoom=0.1, brightness=(0.85, 1.15),
+                 horizontal_flip=False, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rotation, self.shift, self.shear, self.zoom = float(rotation), float(shift), float(shear), float(zoom)
+        self.brightness, self.horizontal_flip, self.seed = tuple(brightness), bool(horizontal_flip), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _uniform(self, batch, low, high):
+        return keras.random.uniform((batch,), low, high, seed=self.seed_generator)
+
+    def call(self, inputs, training=False):
+        if not training:
+            return inputs
+        x = ops.cast(inputs, "float32")
+        batch = ops.shape(x)[0]
+        height, width, channels = x.shape[1], x.shape[2], x.shape[3]
+        degrees = 3.141592653589793 / 180.0
+        theta = self._uniform(batch, -self.rotation, self.rotation) * degrees
+        shear = self._uniform(batch, -self.shear, self.shear) * degrees
+        zx = self._uniform(batch, 1 - self.zoom, 1 + self.zoom)
+        zy = self._uniform(batch, 1 - self.zoom, 1 + self.zoom)
+        tx = self._uniform(batch, -self.shift, self.shift) * width
+        ty = self._uniform(batch, -self.shift, self.shift) * height
+        if self.horizontal_flip:
+            zx = zx * ops.where(self._uniform(batch, 0.0, 1.0) < 0.5, -1.0, 1.0)
+        c, s, ss, cs = ops.cos(theta), ops.sin(theta), ops.sin(shear), ops.cos(shear)
+        # rotation @ shear @ zoom (linear part) and rotation @ shift (translation), as Augment.sample_matrix
+        a00, a01 = c * zx, (-c * ss - s * cs) * zy
+        a10, a11 = s * zx, (-s * ss + c * cs) * zy
+        t0, t1 = c * tx - s * ty, s * tx + c * ty
+        cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+        ys, xs = ops.meshgrid(ops.arange(height, dtype="float32") - cy, ops.arange(width, dtype="float32") - cx,
+                              indexing="ij")
+        xs, ys = ops.reshape(xs, (1, -1)), ops.reshape(ys, (1, -1))
+        col = lambda v: ops.expand_dims(v, 1)  # noqa: E731  (per-image scalars against all pixels)
+        src_x = col(a00) * xs + col(a01) * ys + col(t0) + cx
+        src_y = col(a10) * xs + col(a11) * ys + col(t1) + cy
+        flat = ops.reshape(x, (batch, height * width, channels))
+        x0, y0 = ops.floor(src_x), ops.floor(src_y)
+        out = 0.0
+        for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+            xi, yi = x0 + dx, y0 + dy
+            weight = (1 - ops.abs(src_x - xi)) * (1 - ops.abs(src_y - yi))
+            inside = (xi >= 0) & (xi <= width - 1) & (yi >= 0) & (yi <= height - 1)
+            index = ops.cast(ops.clip(yi, 0, height - 1) * width + ops.clip(xi, 0, width - 1), "int32")
+            index = ops.repeat(ops.expand_dims(index, -1), channels, axis=-1)
+            values = ops.take_along_axis(flat, index, axis=1)
+            out = out + values * ops.expand_dims(weight * ops.cast(inside, "float32"), -1)
+        factor = ops.reshape(self._uniform(batch, *self.brightness), (-1, 1, 1))
+        out = ops.clip(out * factor, 0.0, 255.0)
+        return ops.cast(ops.reshape(out, (batch, height, width, channels)), self.compute_dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "rotation": self.rotation, "shift": self.shift, "shear": self.shear,
+                "zoom": self.zoom, "brightness": list(self.brightness), "horizontal_flip": self.horizontal_flip,
+                "seed": self.seed}

@@ -32,13 +32,14 @@ def load_arrays(frame, image_size, cache_dir=None, progress=True, label_column="
 class ArrayDataset(keras.utils.PyDataset):
     """Batches from uint8 images (N, H, W): optional shuffling, augmentation, channel expansion, preprocessing.
 
-    Without ``shuffle`` the order is the array order, so predictions line up with labels. Augmentation draws
+    Without ``shuffle`` the order is the array order, so predictions line up with labels. ``dtype="uint8"``
+    hands raw pixels over for a model that augments and preprocesses on the device (``AffineAugment``). Augmentation draws
     from ``np.random.default_rng([seed, epoch, batch])``: the same seed gives the same batches on any number of
     workers.
     """
 
     def __init__(self, images, labels=None, batch_size=32, shuffle=False, augment=None, preprocess=None,
-                 channels=1, seed=0, workers=1, **kwargs):
+                 channels=1, seed=0, workers=1, dtype="float32", **kwargs):
         super().__init__(workers=workers, use_multiprocessing=False, **kwargs)
         images = np.asarray(images)
         if images.ndim != 3 or images.dtype != np.uint8:
@@ -49,7 +50,10 @@ class ArrayDataset(keras.utils.PyDataset):
             raise ValueError(f"channels must be 1 or 3. Received: channels={channels}")
         self.images, self.labels = images, (None if labels is None else np.asarray(labels))
         self.batch_size, self.shuffle, self.augment = int(batch_size), bool(shuffle), augment
-        self.preprocess, self.channels, self.seed = preprocess, channels, seed
+        if dtype not in ("float32", "uint8") or (dtype == "uint8" and (augment or preprocess)):
+            raise ValueError("dtype must be 'float32', or 'uint8' without CPU augmentation or preprocessing (the "
+                             f"model then casts on the device). Received: dtype={dtype!r}")
+        self.preprocess, self.channels, self.seed, self.dtype = preprocess, channels, seed, dtype
         self.epoch = 0
         self.order = self._order()
 
@@ -64,7 +68,8 @@ class ArrayDataset(keras.utils.PyDataset):
     def __getitem__(self, index):
         rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         if self.augment is None:
-            batch = self.images[rows].astype(np.float32)
+            # uint8 batches move 4x fewer bytes to an accelerator; the model casts them there
+            batch = self.images[rows] if self.dtype == "uint8" else self.images[rows].astype(np.float32)
         else:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             batch = np.stack([self.augment.apply(self.images[row], rng) for row in rows])

@@ -14,6 +14,7 @@ import numpy as np
 
 from pneumonet.data.splits import class_weights as balanced_weights
 from pneumonet.models.finetune import describe_trainable, freeze_backbone, unfreeze
+from pneumonet.models.layers import AffineAugment, RandomBrightnessContrast
 from pneumonet.models.saving import save_model
 from pneumonet.pipelines.fast import ArrayDataset
 from pneumonet.training.callbacks import PhaseTracker, phase_callbacks
@@ -99,7 +100,9 @@ def train_two_phase(model, train, val, config=None, run_dir=None, augment=None, 
             (e.g. classic generators) yielding model-ready targets.
         config: ``TrainConfig``.
         run_dir: where ``history.csv`` and ``checkpoints/best.keras`` go (optional).
-        augment: an ``Augment`` for the fast pipeline (disables cached activations).
+        augment: an ``Augment`` applied on the CPU by the fast pipeline. For augmentation on the device, build
+            the model with ``build_model(..., augment=Augment())`` instead and leave this None. Either disables
+            cached activations.
         predict: ``{name: images}`` to predict with the final model (``TrainResult.predictions``).
     """
     config = config or TrainConfig()
@@ -114,7 +117,7 @@ def train_two_phase(model, train, val, config=None, run_dir=None, augment=None, 
         labels = train[1] if arrays else getattr(train, "labels", getattr(train, "classes", None))
         weights = balanced_weights(labels) if labels is not None else None
 
-    if arrays and augment is None and config.cache_activations:
+    if arrays and augment is None and config.cache_activations and not augments_inside(model):
         predictions = _train_cached(model, train, val, config, tracker, weights, predict or {}, verbose)
     else:
         predictions = _train_full(model, train, val, config, tracker, weights, augment, predict or {}, verbose)
@@ -140,7 +143,7 @@ def _train_cached(model, train, val, config, tracker, weights, predict, verbose)
     prefix, _ = split_model(model, earliest)
     sets = {"train": train[0], "val": val[0], **predict}
     # the expensive pass: every image through the frozen layers once
-    acts = {name: prefix.predict(ArrayDataset(images, batch_size=64), verbose=verbose) for name, images in sets.items()}
+    acts = {name: prefix.predict(images[..., None], batch_size=64, verbose=verbose) for name, images in sets.items()}
     y_train, y_val = targets_for(model, train[1]), targets_for(model, val[1])
     for phase in phases:
         _set_phase(model, phase, config)
@@ -159,10 +162,21 @@ def _train_cached(model, train, val, config, tracker, weights, predict, verbose)
     return {name: suffix.predict(acts[name], batch_size=256, verbose=0) for name in predict}
 
 
+def augments_inside(model):
+    """True when the model holds an augmentation layer (its activations change from epoch to epoch)."""
+    return any(isinstance(layer, (AffineAugment, RandomBrightnessContrast)) for layer in model.layers)
+
+
 def _train_full(model, train, val, config, tracker, weights, augment, predict, verbose):
-    if isinstance(train, tuple):
+    x = y = None
+    if isinstance(train, tuple) and augment is None:
+        # uint8 arrays straight to Keras (shuffled per epoch): the fastest feed on every backend, and the model
+        # casts, augments (AffineAugment) and preprocesses on the device
+        x, y = train[0][..., None], targets_for(model, train[1])
+        val = (val[0][..., None], targets_for(model, val[1]))
+    elif isinstance(train, tuple):
         train = ArrayDataset(train[0], targets_for(model, train[1]), batch_size=config.batch_size, shuffle=True,
-                             augment=augment, seed=config.seed)
+                             augment=augment, seed=config.seed, workers=2)
         val = ArrayDataset(val[0], targets_for(model, val[1]), batch_size=config.batch_size)
     for phase in (1, 2):
         epochs = _phase_epochs(config, phase)
@@ -173,9 +187,12 @@ def _train_full(model, train, val, config, tracker, weights, augment, predict, v
             print(f"phase {phase}: {describe_trainable(model)}")
         tracker.start_phase(phase)
         lr = config.lr_head if phase == 1 else config.lr_finetune
-        _fit(model, train, None, val, epochs, lr, weights, tracker, config, verbose, shuffle=False)
+        if x is not None:
+            _fit(model, x, y, val, epochs, lr, weights, tracker, config, verbose, shuffle=True)
+        else:
+            _fit(model, train, None, val, epochs, lr, weights, tracker, config, verbose, shuffle=False)
     tracker.restore_best()
-    return {name: model.predict(ArrayDataset(images, batch_size=64), verbose=0) for name, images in predict.items()}
+    return {name: model.predict(images[..., None], batch_size=64, verbose=0) for name, images in predict.items()}
 
 
 def train_from_scratch(model, train, val, config=None, run_dir=None, augment=None, predict=None, verbose=1):

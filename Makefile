@@ -1,0 +1,39 @@
+# One command each: `make test` (set up + all tests) and `make main` (set up + the main job).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA ?= $(if $(PNEUMONET_DATA),$(PNEUMONET_DATA),data/chest_xray)
+WEIGHTS ?= $(if $(PNEUMONET_WEIGHTS),$(PNEUMONET_WEIGHTS),weights)
+
+.PHONY: setup test test-jax main demo benchmarks clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+# Everything under TensorFlow, then the core again under JAX with TensorFlow import blocked.
+test: setup
+	MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider
+	$(MAKE) test-jax
+
+test-jax: setup
+	KERAS_BACKEND=jax PNEUMONET_BLOCK_TF=1 MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider -m "not slow" \
+		tests/test_catalog.py tests/test_splits.py tests/test_pipelines.py tests/test_models.py \
+		tests/test_training.py tests/test_evaluation.py tests/test_gradcam.py tests/test_io.py
+
+# The main job: the five notebooks on real data (DATA=..., WEIGHTS=... folder), or the demo when there is none.
+main: setup
+	$(VENV)/bin/pneumonet run $(if $(wildcard $(DATA)),--data $(DATA)) $(if $(wildcard $(WEIGHTS)),--weights-dir $(WEIGHTS)) --results results
+
+benchmarks: setup
+	$(PY) benchmarks/pipeline.py --data $(DATA)
+	$(PY) benchmarks/fast_phase1.py
+	$(PY) benchmarks/gradcam_speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,48 @@
+"""The command line end to end on synthetic data."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from pneumonet.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def test_help_everywhere():
+    for command in ([], ["data"], ["train"], ["evaluate"], ["predict"], ["run"]):
+        result = subprocess.run([sys.executable, "-m", "pneumonet.cli", *command, "--help"], capture_output=True,
+                                text=True, timeout=120)
+        assert result.returncode == 0 and "usage: pneumonet" in result.stdout
+
+
+def test_data_train_evaluate_predict(tmp_path, capsys):
+    data = tmp_path / "chest_xray"
+    assert main(["data", "--synthetic", str(data), "--synthetic-size", "48"]) == 0
+    assert main(["data", "--data", str(data), "--output", str(tmp_path / "catalog.csv")]) == 0
+    catalog = pd.read_csv(tmp_path / "catalog.csv")
+    assert set(catalog["subset"]) == {"train", "val", "test", "official_val"}
+    results = tmp_path / "results"
+    args = ["train", "--data", str(data), "--backbone", "cnn", "--head", "flatten_dense_dropout", "--weights",
+            "none", "--image-size", "48", "--epochs", "2", "--n-boot", "20", "--results", str(results)]
+    assert main(args) == 0
+    metrics = json.loads((results / "cnn" / "metrics.json").read_text())
+    assert metrics["threshold_chosen_on"] == "val" and "roc_auc" in metrics["test"]
+    assert main(args) == 2  # a second run with the same name is refused, the first is kept
+    assert "overwrite" in capsys.readouterr().err
+    assert main(["evaluate", "--results", str(results)]) == 0
+    assert (results / "summary.md").exists()
+    image = catalog.loc[catalog.subset == "test", "path"].iloc[0]
+    capsys.readouterr()
+    assert main(["predict", image, "--model", str(results / "cnn" / "model.keras")]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["threshold"] == pytest.approx(metrics["threshold"], abs=1e-4)
+    assert line["decision"] in ("NORMAL", "PNEUMONIA")
+
+
+def test_missing_data_is_a_clear_error(tmp_path, capsys):
+    assert main(["data", "--data", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in capsys.readouterr().err

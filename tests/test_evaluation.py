@@ -1,0 +1,139 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from pneumonet.evaluation import (binary_metrics, bootstrap_ci, choose_threshold, confusion, delong,
+                                  evaluate_predictions, expected_calibration_error, fit_temperature, mcnemar,
+                                  multiclass_metrics, paired_bootstrap_auc, positive_probability,
+                                  sensitivity_threshold, summary_table, write_summary, youden_threshold)
+from pneumonet.evaluation.calibration import apply_temperature
+from pneumonet.io import read_json, write_json
+
+
+def test_hand_computed_metrics():
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    p = np.array([.9, .8, .7, .3, .6, .2, .1, .1, .4, .05])
+    m = binary_metrics(y, p, threshold=0.5)
+    # predicted positive: .9 .8 .7 (TP) and .6 (FP); FN: .3
+    assert (m["tp"], m["fp"], m["tn"], m["fn"]) == (3, 1, 5, 1)
+    assert m["accuracy"] == pytest.approx(0.8)
+    assert m["precision"] == pytest.approx(0.75)
+    assert m["sensitivity"] == m["recall"] == pytest.approx(0.75)
+    assert m["specificity"] == pytest.approx(5 / 6)
+    assert m["f1"] == pytest.approx(0.75)
+    # AUC: of 24 positive-negative pairs, only (0.3 vs 0.6 and 0.3 vs 0.4) are misordered
+    assert m["roc_auc"] == pytest.approx(22 / 24)
+    np.testing.assert_array_equal(confusion(y, p), [[5, 1], [1, 3]])
+
+
+def test_perfect_and_random_scorers():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 4000)
+    perfect = binary_metrics(y, y * 0.8 + 0.1)
+    assert perfect["roc_auc"] == 1 and perfect["accuracy"] == 1 and perfect["fn"] == 0
+    random = binary_metrics(y, rng.random(4000))
+    assert abs(random["roc_auc"] - 0.5) < 0.03
+
+
+def test_positive_probability_shapes():
+    np.testing.assert_array_equal(positive_probability(np.array([[0.2], [0.9]])), [0.2, 0.9])
+    np.testing.assert_array_equal(positive_probability(np.array([[0.8, 0.2], [0.1, 0.9]])), [0.2, 0.9])
+    with pytest.raises(ValueError, match="shape"):
+        positive_probability(np.zeros((2, 3)))
+
+
+def test_threshold_choice_on_a_constructed_case():
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    p = np.array([.1, .2, .3, .6, .4, .7, .8, .9])
+    # Youden: at 0.7 -> sens 3/4, spec 1 (J=.75); at 0.4 -> sens 1, spec 3/4 (J=.75); argmax takes the first (0.7)
+    assert youden_threshold(y, p) == pytest.approx(0.7)
+    assert sensitivity_threshold(y, p, 1.0) == pytest.approx(0.4)
+    assert choose_threshold(y, p, "fixed") == 0.5
+    with pytest.raises(ValueError, match="method"):
+        choose_threshold(y, p, "test-set")
+
+
+def test_bootstrap_intervals_cover_the_truth():
+    rng = np.random.default_rng(1)
+    covered = 0
+    for trial in range(40):
+        y = rng.integers(0, 2, 300)
+        correct = rng.random(300) < 0.85  # a classifier with true accuracy 0.85
+        p = np.where(correct, y, 1 - y) * 0.8 + 0.1
+        ci = bootstrap_ci(y, p, 0.5, n_boot=200, seed=trial, metric_names=("accuracy",))
+        covered += ci["accuracy"]["low"] <= 0.85 <= ci["accuracy"]["high"]
+    assert covered >= 34  # nominal 95% of 40 = 38; allow simulation noise
+
+
+def test_patient_resampling_widens_intervals_for_correlated_images():
+    rng = np.random.default_rng(2)
+    patients = np.repeat(np.arange(60), 5)
+    y = np.repeat(rng.integers(0, 2, 60), 5)
+    p = np.clip(np.repeat(rng.random(60), 5) * 0.6 + y * 0.4, 0, 1)
+    by_image = bootstrap_ci(y, p, 0.5, n_boot=300, metric_names=("accuracy",))["accuracy"]
+    by_patient = bootstrap_ci(y, p, 0.5, groups=patients, n_boot=300, metric_names=("accuracy",))["accuracy"]
+    assert by_patient["high"] - by_patient["low"] > 1.5 * (by_image["high"] - by_image["low"])
+
+
+def test_paired_tests_find_a_planted_difference_and_none_where_there_is_none():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 600)
+    good = np.clip(y * 0.5 + rng.normal(0.25, 0.2, 600), 0, 1)
+    bad = np.clip(y * 0.15 + rng.normal(0.4, 0.2, 600), 0, 1)
+    twin = np.clip(y * 0.5 + rng.normal(0.25, 0.2, 600), 0, 1)
+    assert delong(y, good, bad)["p_value"] < 0.001
+    assert mcnemar(y, good >= 0.5, bad >= 0.5)["p_value"] < 0.001
+    assert paired_bootstrap_auc(y, good, bad, n_boot=300)["p_value"] < 0.01
+    assert delong(y, good, twin)["p_value"] > 0.05
+    assert mcnemar(y, good >= 0.5, good >= 0.5)["p_value"] == 1.0
+
+
+def test_delong_matches_sklearn_auc():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(4)
+    y, a, b = rng.integers(0, 2, 200), rng.random(200), rng.random(200)
+    result = delong(y, a, b)
+    assert result["auc_a"] == pytest.approx(roc_auc_score(y, a))
+
+
+def test_calibration_known_answers():
+    y = np.array([0, 1, 0, 1])
+    assert expected_calibration_error(y, np.array([0.0, 1.0, 0.0, 1.0])) == 0
+    assert expected_calibration_error(np.array([1, 1]), np.array([0.55, 0.55])) == pytest.approx(0.45)
+    rng = np.random.default_rng(5)
+    logits = rng.normal(0, 2, 5000)
+    y = (rng.random(5000) < 1 / (1 + np.exp(-logits))).astype(int)
+    overconfident = 1 / (1 + np.exp(-3 * logits))  # as if T = 1/3
+    assert fit_temperature(y, overconfident) == pytest.approx(3, rel=0.15)
+    assert expected_calibration_error(y, apply_temperature(overconfident, 3)) < expected_calibration_error(
+        y, overconfident)
+
+
+def test_multiclass_metrics():
+    y = np.array([0, 1, 2, 2])
+    p = np.eye(3)[[0, 1, 2, 1]] * 0.85 + 0.05  # rows sum to 1
+    m = multiclass_metrics(y, p)
+    assert m["accuracy"] == 0.75 and m["confusion_matrix"][2] == [0, 1, 1]
+    assert set(m["per_class"]) == {"normal", "bacteria", "virus"}
+
+
+def test_evaluate_and_summary_files(tmp_path):
+    rng = np.random.default_rng(6)
+
+    def frame(n):
+        y = rng.integers(0, 2, n)
+        return pd.DataFrame({"label": y, "prob": np.clip(y * 0.6 + rng.random(n) * 0.4, 0, 1),
+                             "patient_id": [f"p{i // 2}" for i in range(n)]})
+
+    evaluation = evaluate_predictions(frame(100), frame(120), n_boot=50)
+    assert evaluation["threshold_chosen_on"] == "val"
+    assert evaluation["test"]["_meta"]["unit"] == "patient"
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        write_json(tmp_path / name / "metrics.json", {"run": name, **evaluation})
+    table = write_summary(tmp_path)
+    assert list(table["model"]) == ["a", "b"]
+    assert "[" in table.loc[0, "AUC"] and (tmp_path / "summary.md").read_text().count("|") > 20
+    assert read_json(tmp_path / "a" / "metrics.json")["threshold"] == evaluation["threshold"]
+    assert len(summary_table({"a": evaluation})) == 1

@@ -1,0 +1,115 @@
+import keras
+import numpy as np
+import pytest
+
+from pneumonet.explain import (deletion_curves, find_gradcam_layer, gradcam, overlay, pick_by_outcome,
+                               plot_gradcam_grid, plot_models_side_by_side, randomization_test, upsample)
+from pneumonet.models import BACKBONES, HEADS, build_model, load_model, save_model
+
+
+def _images(n, size, channels=1, seed=0):
+    return np.random.default_rng(seed).uniform(0, 255, (n, size, size, channels)).astype("float32")
+
+
+def _check(cams, n):
+    assert cams.shape[0] == n and cams.ndim == 3
+    assert np.all(np.isfinite(cams)) and cams.min() >= 0 and cams.max() <= 1
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_every_backbone(name):
+    size = max(32, BACKBONES[name].min_size)
+    model = build_model(name, image_size=size)
+    assert find_gradcam_layer(model) == BACKBONES[name].gradcam_layer
+    _check(gradcam(model, _images(2, size)), 2)
+
+
+@pytest.mark.parametrize("head", sorted(HEADS))
+def test_every_head_and_both_classes(head):
+    model = build_model("mobilenet_v2", head=head, image_size=32)
+    for class_index in (None, 0, 1):
+        _check(gradcam(model, _images(2, 32), class_index=class_index), 2)
+
+
+def test_normal_is_explained_by_the_negated_logit(trained_cnn, synthetic_arrays):
+    model, _ = trained_cnn
+    images = synthetic_arrays["test"][0][:6]
+    raw_pos = gradcam(model, images, class_index=1, normalize=False)
+    raw_neg = gradcam(model, images, class_index=0, normalize=False)
+    # ReLU keeps opposite evidence: where one map is hot, the other is (mostly) cold
+    assert not np.allclose(raw_pos, raw_neg)
+
+
+def test_nested_backbone_as_in_the_keras_guide():
+    base = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = base(x, training=False)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(0.2)(x)
+    outputs = keras.layers.Dense(1, activation="sigmoid")(x)
+    model = keras.Model(inputs, outputs)
+    _check(gradcam(model, _images(3, 32, 3)), 3)
+    _check(gradcam(model, _images(3, 32, 3), layer="block_16_project"), 3)
+
+
+def test_loaded_model_gives_the_same_heatmaps(trained_cnn, synthetic_arrays, tmp_path):
+    model, _ = trained_cnn
+    images = synthetic_arrays["test"][0][:4]
+    loaded, _ = load_model(save_model(model, tmp_path / "m.keras"))
+    np.testing.assert_allclose(gradcam(model, images), gradcam(loaded, images), atol=1e-4)
+
+
+def test_sequential_model_without_metadata_finds_its_last_conv():
+    model = keras.Sequential([keras.Input((24, 24, 1)), keras.layers.Conv2D(4, 3, name="c1"),
+                              keras.layers.Conv2D(4, 3, name="c2"), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(2, activation="softmax")])
+    assert find_gradcam_layer(model) == "c2"
+    _check(gradcam(model, _images(2, 24)), 2)
+
+
+@pytest.mark.tensorflow
+def test_agrees_with_tf_keras_vis(trained_cnn, synthetic_arrays):
+    model, _ = trained_cnn
+    images = synthetic_arrays["test"][0][:6]
+    ours = upsample(gradcam(model, images, layer="block3_conv"), (48, 48))
+    theirs = gradcam(model, images, method="gradcam", layer="block3_conv")  # tf-keras-vis Gradcam
+    assert model.layers[-1].activation is keras.activations.sigmoid  # restored after tf-keras-vis
+    for a, b in zip(ours, theirs):
+        if a.std() > 0 and b.std() > 0:
+            assert np.corrcoef(a.ravel(), b.ravel())[0, 1] >= 0.99
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize("method", ["gradcam++", "scorecam"])
+def test_tf_keras_vis_methods(trained_cnn, synthetic_arrays, method):
+    model, _ = trained_cnn
+    cams = gradcam(model, synthetic_arrays["test"][0][:3], method=method)
+    assert cams.shape == (3, 48, 48) and np.all(np.isfinite(cams))
+
+
+def test_sanity_checks_pass_on_a_trained_model(trained_cnn, synthetic_arrays):
+    model, _ = trained_cnn
+    images, labels, _ = synthetic_arrays["test"]
+    positives = images[labels == 1][:8]
+    randomization = randomization_test(model, positives, class_index=1)
+    assert randomization["mean_spearman"] < 0.5 and randomization["passed"]
+    deletion = deletion_curves(model, positives, class_index=1, steps=5)
+    assert deletion["area_between"] > 0 and deletion["passed"]
+    assert model.predict(positives[:1, ..., None].astype("float32"), verbose=0).shape == (1, 1)  # untouched
+
+
+def test_overlays_and_grids(trained_cnn, synthetic_arrays):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    model, result = trained_cnn
+    images, labels, _ = synthetic_arrays["test"]
+    cams = gradcam(model, images[:4])
+    blended = overlay(images[0], cams[0])
+    assert blended.shape == (48, 48, 3) and 0 <= blended.min() and blended.max() <= 1
+    assert plot_gradcam_grid(images[:4], cams, ncols=2).shape == (2, 2)
+    chosen, outcomes = pick_by_outcome(labels, result.predictions["test"][:, 0], 0.5)
+    assert set(outcomes[chosen]) <= {"TP", "FP", "TN", "FN"}
+    axes = plot_models_side_by_side(images[:2], {"a": cams[:2], "b": cams[:2]})
+    assert axes.shape == (2, 3)

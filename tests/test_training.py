@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from pneumonet.models import backbone_layers, build_model
+from pneumonet.training import TrainConfig, train_two_phase
+from pneumonet.training.features import clean_cut, first_trainable_backbone_index, split_model
+
+
+def test_cached_activation_training_equals_the_end_to_end_model(synthetic_arrays, tmp_path):
+    train, val, test = (synthetic_arrays[k] for k in ("train", "val", "test"))
+    model = build_model("mobilenet_v2", image_size=48)
+    config = TrainConfig(epochs_head=2, epochs_finetune=2, unfreeze_last=9, patience=5)
+    result = train_two_phase(model, train[:2], val[:2], config, run_dir=tmp_path, predict={"test": test[0]},
+                             verbose=0)
+    # the grafted, ordinary end-to-end model predicts what the feature path predicted
+    direct = model.predict(test[0][..., None].astype("float32"), verbose=0)
+    np.testing.assert_allclose(direct, result.predictions["test"], atol=1e-5)
+    assert result.history["phase"].tolist() == [1, 1, 2, 2]
+    assert result.history.loc[2, "learning_rate"] == pytest.approx(1e-5)
+    assert (tmp_path / "history.csv").exists() and (tmp_path / "checkpoints" / "best.keras").exists()
+    assert result.best_epoch in (1, 2, 3, 4)
+
+
+def test_phase_two_trains_only_the_unfrozen_layers(synthetic_arrays):
+    train, val = synthetic_arrays["train"], synthetic_arrays["val"]
+    model = build_model("resnet18", image_size=48)
+    frozen_before = [w.copy() for w in backbone_layers(model)[0].get_weights()]
+    train_two_phase(model, train[:2], val[:2], TrainConfig(epochs_head=1, epochs_finetune=1, unfreeze_last=5),
+                    verbose=0)
+    for a, b in zip(frozen_before, backbone_layers(model)[0].get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_clean_cut_skips_residual_branches():
+    model = build_model("resnet18", image_size=48)
+    from pneumonet.models import unfreeze
+
+    unfreeze(model, last=3)  # inside the last residual block
+    boundary = clean_cut(model, first_trainable_backbone_index(model))
+    assert boundary.name == "conv5_block1_out"  # the block input: the only tensor that cuts the graph
+    prefix, suffix = split_model(model, boundary)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 48, 48, 1)).astype("float32")
+    np.testing.assert_allclose(suffix.predict(prefix.predict(x, verbose=0), verbose=0), model.predict(x, verbose=0),
+                               atol=1e-5)
+
+
+def test_cnn_learns_the_synthetic_signal(trained_cnn, synthetic_arrays):
+    _, result = trained_cnn
+    labels = synthetic_arrays["test"][1]
+    assert roc_auc_score(labels, result.predictions["test"][:, 0]) > 0.8
+
+
+def test_softmax_head_trains_with_one_hot_targets(synthetic_arrays):
+    train, val = synthetic_arrays["train"], synthetic_arrays["val"]
+    model = build_model("cnn", head="gap_dense_softmax", image_size=48)
+    result = train_two_phase(model, train[:2], val[:2], TrainConfig(epochs_head=1, epochs_finetune=0),
+                             predict={"val": val[0]}, verbose=0)
+    assert result.predictions["val"].shape == (len(val[0]), 2)
+
+
+def test_config_is_checked():
+    with pytest.raises(ValueError, match="epochs_head"):
+        TrainConfig(epochs_head=-1)
