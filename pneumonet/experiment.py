@@ -56,11 +56,12 @@ def run_experiment(experiment, catalog, results_dir, weights_dir=None, cache_dir
     """Train and evaluate ``experiment`` on ``catalog``; returns the metrics record written to metrics.json."""
     matplotlib.use("Agg") if not _interactive() else None
     start = time.time()
-    run_dir = new_run_dir(results_dir, experiment.name, overwrite=overwrite)  # refuse to clobber first
+    new_run_dir(results_dir, experiment.name, overwrite=overwrite, create=False)  # refuse to clobber, first
     in_model = experiment.augment and experiment.augment_on == "model" and experiment.pipeline == "fast"
     model = build_model(experiment.backbone, head=experiment.head, weights=experiment.weights,
                         image_size=experiment.image_size, weights_dir=weights_dir,
                         augment=Augment() if in_model else None)
+    run_dir = new_run_dir(results_dir, experiment.name, overwrite=overwrite)  # only once the model exists
     size = (experiment.image_size, experiment.image_size)
     frames = {name: subset(catalog, name) for name in ("train", "val", "test")}
     augment = Augment() if experiment.augment and not in_model else None

@@ -72,12 +72,19 @@ def test_sequential_model_without_metadata_finds_its_last_conv():
 def test_agrees_with_tf_keras_vis(trained_cnn, synthetic_arrays):
     model, _ = trained_cnn
     images = synthetic_arrays["test"][0][:6]
-    ours = upsample(gradcam(model, images, layer="block3_conv"), (48, 48))
-    theirs = gradcam(model, images, method="gradcam", layer="block3_conv")  # tf-keras-vis Gradcam
+    from pneumonet.explain.tfkv import tfkv_cam
+
+    # compared where both are computed, at the feature-map resolution (upsampling methods differ)
+    ours = gradcam(model, images, layer="block3_conv")
+    theirs = tfkv_cam(model, images, method="gradcam", layer="block3_conv", expand=False)  # tf-keras-vis' Gradcam
+    assert ours.shape == theirs.shape == (6, 12, 12)
     assert model.layers[-1].activation is keras.activations.sigmoid  # restored after tf-keras-vis
+    compared = 0
     for a, b in zip(ours, theirs):
         if a.std() > 0 and b.std() > 0:
             assert np.corrcoef(a.ravel(), b.ravel())[0, 1] >= 0.99
+            compared += 1
+    assert compared >= 3
 
 
 @pytest.mark.tensorflow

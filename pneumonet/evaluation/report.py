@@ -40,13 +40,15 @@ def environment():
             "machine": f"{platform.machine()} {platform.system()}, {__import__('os').cpu_count()} cpus"}
 
 
-def new_run_dir(results_root, name, overwrite=False):
-    """``results_root/name``, created; an existing run is never overwritten unless ``overwrite=True``."""
+def new_run_dir(results_root, name, overwrite=False, create=True):
+    """``results_root/name`` (created unless ``create=False``); a finished run is never overwritten unless
+    ``overwrite=True``."""
     run_dir = Path(results_root) / name
     if (run_dir / "metrics.json").exists() and not overwrite:
         raise FileExistsError(f"{run_dir} already holds a finished run; pass overwrite=True (--overwrite) to "
                               "replace it, or choose another run name")
-    (run_dir / "figures").mkdir(parents=True, exist_ok=True)
+    if create:
+        (run_dir / "figures").mkdir(parents=True, exist_ok=True)
     return run_dir
 
 

@@ -15,7 +15,7 @@ def overlay(image, cam, alpha=0.4, cmap="jet"):
     gray = (image - image.min()) / (np.ptp(image) or 1.0)
     heat = upsample(cam[None], image.shape)[0]
     colored = matplotlib.colormaps[cmap](np.clip(heat, 0, 1))[..., :3]
-    return (1 - alpha) * np.repeat(gray[..., None], 3, axis=-1) + alpha * colored
+    return np.clip((1 - alpha) * np.repeat(gray[..., None], 3, axis=-1) + alpha * colored, 0.0, 1.0)
 
 
 def plot_gradcam_grid(images, cams, titles=None, ncols=4, alpha=0.4, axes=None):

@@ -15,8 +15,9 @@ def _score(model, class_index):
     return CategoricalScore(1 if class_index is None else class_index)
 
 
-def tfkv_cam(model, images, method="gradcam++", layer=None, class_index=None, max_n=32):
-    """Heatmaps (N, H, W) in [0, 1] at input resolution from tf-keras-vis.
+def tfkv_cam(model, images, method="gradcam++", layer=None, class_index=None, max_n=32, expand=True):
+    """Heatmaps (N, H, W) in [0, 1] at input resolution from tf-keras-vis (``expand=False``: at the
+    feature-map resolution, for Grad-CAM and Grad-CAM++).
 
     The last activation is replaced by a linear one (tf-keras-vis' ``ReplaceToLinear``), so scores are logits.
     """
@@ -34,11 +35,16 @@ def tfkv_cam(model, images, method="gradcam++", layer=None, class_index=None, ma
     try:
         # clone=False: tf-keras-vis' clone_model path does not know pneumonet's layers; restore it afterwards
         visualizer = cls(model, model_modifier=ReplaceToLinear(), clone=False)
-        kwargs = {"max_N": max_n} if method == "scorecam" else {}
+        kwargs = {"max_N": max_n} if method == "scorecam" else {"expand_cam": expand}
         images = np.asarray(images, dtype="float32")
         if images.ndim == 3:
             images = images[..., None]
         cams = visualizer(_score(model, class_index), images, penultimate_layer=layer, **kwargs)
     finally:
         last.activation = original
-    return np.asarray(cams)
+    cams = np.asarray(cams, dtype="float32")
+    if expand and cams.shape[1:3] != images.shape[1:3]:
+        from pneumonet.explain.sanity import upsample
+
+        cams = upsample(cams, images.shape[1:3])
+    return cams
