@@ -39,10 +39,12 @@ def _cmd_train(args):
                          lr_finetune=args.lr_finetune, unfreeze_last=args.unfreeze_last, batch_size=args.batch_size,
                          seed=args.seed)
     experiment = Experiment(args.name or args.backbone, args.backbone, head=args.head, weights=weights,
-                            image_size=args.image_size, pipeline=args.pipeline, augment=args.augment, train=config)
+                            image_size=args.image_size, pipeline=args.pipeline, augment=args.augment,
+                            augment_on=args.augment_on, train=config)
     catalog = prepare_catalog(args.data, val_fraction=args.val_fraction, seed=args.seed)
     record = run_experiment(experiment, catalog, args.results, weights_dir=args.weights_dir,
-                            cache_dir=args.cache_dir, n_boot=args.n_boot, overwrite=args.overwrite)
+                            cache_dir=args.cache_dir, n_boot=args.n_boot, overwrite=args.overwrite,
+                            resume=args.resume, verbose=args.verbose)
     t = record["test"]
     print(f"{experiment.name}: threshold {record['threshold']:.3f} (chosen on val); test AUC "
           f"{t['roc_auc']['value']:.3f} [{t['roc_auc']['low']:.3f}, {t['roc_auc']['high']:.3f}], sensitivity "
@@ -137,7 +139,9 @@ def build_parser():
     p.add_argument("--weights-dir", help="folder with <backbone>_notop.weights.h5 ($PNEUMONET_WEIGHTS)")
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument("--pipeline", choices=("fast", "classic"), default="fast")
-    p.add_argument("--augment", action="store_true")
+    p.add_argument("--augment", action="store_true", help="rotation, shift, shear, zoom, brightness (no flips)")
+    p.add_argument("--augment-on", choices=("model", "pipeline"), default="model",
+                   help="model: an AffineAugment layer (fast everywhere); pipeline: a CPU warp per image")
     p.add_argument("--epochs", type=int, default=10, help="phase-1 (head) epochs")
     p.add_argument("--finetune-epochs", type=int, default=3)
     p.add_argument("--unfreeze-last", type=int, default=4)
@@ -150,6 +154,8 @@ def build_parser():
     p.add_argument("--results", default="results")
     p.add_argument("--cache-dir")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run of the same name")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last epoch")
+    p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="summary table across the runs in a results folder")

@@ -7,6 +7,7 @@ import dataclasses
 import time
 from pathlib import Path
 
+import keras
 import matplotlib
 import pandas as pd
 
@@ -52,12 +53,16 @@ def prepare_catalog(data_dir, val_fraction=0.2, seed=42, progress=True):
 
 
 def run_experiment(experiment, catalog, results_dir, weights_dir=None, cache_dir=None, n_boot=1000,
-                   overwrite=False, verbose=1, threshold_method="youden"):
-    """Train and evaluate ``experiment`` on ``catalog``; returns the metrics record written to metrics.json."""
+                   overwrite=False, verbose=1, threshold_method="youden", resume=False):
+    """Train and evaluate ``experiment`` on ``catalog``; returns the metrics record written to metrics.json.
+
+    ``resume=True`` continues an interrupted run of the same name from its last finished epoch.
+    """
     matplotlib.use("Agg") if not _interactive() else None
     start = time.time()
     new_run_dir(results_dir, experiment.name, overwrite=overwrite, create=False)  # refuse to clobber, first
     in_model = experiment.augment and experiment.augment_on == "model" and experiment.pipeline == "fast"
+    keras.utils.set_random_seed(experiment.train.seed)  # initial head weights too: same seed, same run
     model = build_model(experiment.backbone, head=experiment.head, weights=experiment.weights,
                         image_size=experiment.image_size, weights_dir=weights_dir,
                         augment=Augment() if in_model else None)
@@ -72,9 +77,9 @@ def run_experiment(experiment, catalog, results_dir, weights_dir=None, cache_dir
         frames = {name: kept for name, (_, _, kept) in arrays.items()}
         result = trainer(model, arrays["train"][:2], arrays["val"][:2], experiment.train, run_dir=run_dir,
                          augment=augment, predict={"val": arrays["val"][0], "test": arrays["test"][0]},
-                         verbose=verbose)
+                         verbose=verbose, resume=resume)
     else:
-        result = _train_classic(model, frames, experiment, run_dir, augment, trainer, verbose)
+        result = _train_classic(model, frames, experiment, run_dir, augment, trainer, verbose, resume)
     val_pred = prediction_frame(frames["val"], result.predictions["val"])
     test_pred = prediction_frame(frames["test"], result.predictions["test"])
     evaluation = evaluate_predictions(val_pred, test_pred, threshold_method=threshold_method, n_boot=n_boot)
@@ -94,7 +99,7 @@ def run_experiment(experiment, catalog, results_dir, weights_dir=None, cache_dir
     return record
 
 
-def _train_classic(model, frames, experiment, run_dir, augment, trainer, verbose):
+def _train_classic(model, frames, experiment, run_dir, augment, trainer, verbose, resume=False):
     from pneumonet.pipelines.classic import classic_flow
 
     size = (experiment.image_size, experiment.image_size)
@@ -103,7 +108,7 @@ def _train_classic(model, frames, experiment, run_dir, augment, trainer, verbose
     train = classic_flow(frames["train"], size, batch, augment=augment, shuffle=True, class_mode=mode,
                          seed=experiment.train.seed)
     val = classic_flow(frames["val"], size, batch, class_mode=mode)
-    result = trainer(model, train, val, experiment.train, run_dir=run_dir, verbose=verbose)
+    result = trainer(model, train, val, experiment.train, run_dir=run_dir, verbose=verbose, resume=resume)
     for name in ("val", "test"):
         result.predictions[name] = model.predict(classic_flow(frames[name], size, batch, class_mode=mode),
                                                  verbose=0)

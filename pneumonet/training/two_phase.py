@@ -2,7 +2,9 @@
 
 With the fast pipeline and no augmentation, the frozen part of the network runs once: activations are cached
 at the earliest boundary either phase needs, and each phase trains only what follows it (see ``features``).
-Otherwise each phase runs the full model over a ``PyDataset`` or a classic generator.
+Otherwise each phase runs the full model: uint8 arrays straight to Keras (augmentation, if any, inside the
+model), a CPU-augmenting ``PyDataset``, or a classic generator. The epoch loop (``loop``) checkpoints every
+epoch, so ``resume=True`` continues an interrupted run exactly.
 """
 
 import dataclasses
@@ -17,9 +19,9 @@ from pneumonet.models.finetune import describe_trainable, freeze_backbone, unfre
 from pneumonet.models.layers import AffineAugment, RandomBrightnessContrast
 from pneumonet.models.saving import save_model
 from pneumonet.pipelines.fast import ArrayDataset
-from pneumonet.training.callbacks import PhaseTracker, phase_callbacks
 from pneumonet.training.features import (backbone_output_layer, clean_cut, first_trainable_backbone_index,
                                          split_model)
+from pneumonet.training.loop import RunState, permuted, run_phase
 
 
 @dataclasses.dataclass
@@ -33,14 +35,14 @@ class TrainConfig:
     unfreeze_last: int = 4           # backbone layers unfrozen in phase 2 (0 skips phase 2)
     unfreeze_from: str = None        # or a layer name/prefix, e.g. "block5"
     batch_size: int = 32
-    patience: int = 4
+    patience: int = 4                # early stopping on val AUC; the learning rate drops after patience // 2
     class_weight: str = "balanced"   # or None
     seed: int = 42
     cache_activations: bool = True  # the fast path when nothing random precedes the boundary
     from_scratch: bool = False       # one phase, every layer trainable
 
     def __post_init__(self):
-        for field in ("epochs_head", "epochs_finetune", "batch_size", "unfreeze_last"):
+        for field in ("epochs_head", "epochs_finetune", "batch_size", "unfreeze_last", "patience"):
             if getattr(self, field) is None or int(getattr(self, field)) < 0:
                 raise ValueError(f"{field} must be a non-negative integer. Received: {field}={getattr(self, field)}")
         if self.batch_size == 0:
@@ -74,6 +76,11 @@ def compile_for(model, learning_rate):
     return model
 
 
+def augments_inside(model):
+    """True when the model holds an augmentation layer (its activations change from epoch to epoch)."""
+    return any(isinstance(layer, (AffineAugment, RandomBrightnessContrast)) for layer in model.layers)
+
+
 def _set_phase(model, phase, config):
     if config.from_scratch:
         for layer in model.layers:
@@ -89,28 +96,35 @@ def _phase_epochs(config, phase):
     if phase == 1:
         return config.epochs_head
     has_unfreeze = config.unfreeze_last > 0 or config.unfreeze_from is not None
-    return config.epochs_finetune if has_unfreeze else 0
+    return 0 if config.from_scratch or not has_unfreeze else config.epochs_finetune
 
 
-def train_two_phase(model, train, val, config=None, run_dir=None, augment=None, predict=None, verbose=1):
+def train_two_phase(model, train, val, config=None, run_dir=None, augment=None, predict=None, verbose=1,
+                    resume=False):
     """Train ``model`` in two phases and return a ``TrainResult``.
 
     Args:
         train, val: ``(images uint8 (N, H, W), labels)`` from the fast pipeline, or Keras-ready datasets
             (e.g. classic generators) yielding model-ready targets.
         config: ``TrainConfig``.
-        run_dir: where ``history.csv`` and ``checkpoints/best.keras`` go (optional).
+        run_dir: where ``history.csv`` and ``checkpoints/`` (best.keras, last weights, optimizer, state) go.
         augment: an ``Augment`` applied on the CPU by the fast pipeline. For augmentation on the device, build
             the model with ``build_model(..., augment=Augment())`` instead and leave this None. Either disables
             cached activations.
         predict: ``{name: images}`` to predict with the final model (``TrainResult.predictions``).
+        resume: continue from ``run_dir/checkpoints`` when an earlier run was interrupted.
     """
     config = config or TrainConfig()
     keras.utils.set_random_seed(config.seed)
     start = time.time()
-    run_dir = Path(run_dir) if run_dir is not None else None
-    tracker = PhaseTracker(model, history_path=run_dir / "history.csv" if run_dir else None,
-                           best_path=run_dir / "checkpoints" / "best.keras" if run_dir else None, save_fn=save_model)
+    checkpoints = Path(run_dir) / "checkpoints" if run_dir is not None else None
+    state = RunState(model, checkpoints, save_fn=save_model)
+    if checkpoints is not None:
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        if resume and state.restore() and verbose:
+            print(f"resuming after epoch {len(state.rows)} from {checkpoints}")
+        elif not resume:
+            (checkpoints / "state.json").unlink(missing_ok=True)  # a fresh run never picks up stale state
     arrays = isinstance(train, tuple)
     weights = None
     if config.class_weight == "balanced":
@@ -118,28 +132,20 @@ def train_two_phase(model, train, val, config=None, run_dir=None, augment=None, 
         weights = balanced_weights(labels) if labels is not None else None
 
     if arrays and augment is None and config.cache_activations and not augments_inside(model):
-        predictions = _train_cached(model, train, val, config, tracker, weights, predict or {}, verbose)
+        predictions = _train_cached(model, train, val, config, state, weights, predict or {}, verbose)
     else:
-        predictions = _train_full(model, train, val, config, tracker, weights, augment, predict or {}, verbose)
-    history = tracker.history()
-    return TrainResult(model, history, tracker.best_epoch, tracker.best_value, time.time() - start, predictions)
+        predictions = _train_full(model, train, val, config, state, weights, augment, predict or {}, verbose)
+    return TrainResult(model, state.history(), state.best_epoch, state.best_value, time.time() - start,
+                       predictions)
 
 
-def _fit(fitted, x, y, validation, epochs, lr, weights, tracker, config, verbose, shuffle=True):
-    compile_for(fitted, lr)
-    initial = len(tracker.rows)
-    fitted.fit(x, y, validation_data=validation, epochs=initial + epochs, initial_epoch=initial,
-               batch_size=config.batch_size if y is not None else None, class_weight=weights, shuffle=shuffle,
-               callbacks=[tracker, *phase_callbacks(patience=config.patience)], verbose=verbose)
-
-
-def _train_cached(model, train, val, config, tracker, weights, predict, verbose):
+def _train_cached(model, train, val, config, state, weights, predict, verbose):
     phases = [p for p in (1, 2) if _phase_epochs(config, p)]
     boundaries = {1: backbone_output_layer(model)}
     if 2 in phases:
         _set_phase(model, 2, config)
-        boundaries[2] = clean_cut(model, first_trainable_backbone_index(model))
-    earliest = boundaries[2] if 2 in phases and boundaries[2] is not None else boundaries[1]
+        boundaries[2] = clean_cut(model, first_trainable_backbone_index(model)) or boundaries[1]
+    earliest = boundaries[2] if 2 in phases else boundaries[1]
     prefix, _ = split_model(model, earliest)
     sets = {"train": train[0], "val": val[0], **predict}
     # the expensive pass: every image through the frozen layers once
@@ -147,37 +153,43 @@ def _train_cached(model, train, val, config, tracker, weights, predict, verbose)
     y_train, y_val = targets_for(model, train[1]), targets_for(model, val[1])
     for phase in phases:
         _set_phase(model, phase, config)
-        boundary = boundaries[phase] if phase == 1 or boundaries[2] is not None else backbone_output_layer(model)
+        boundary = boundaries[phase]
         if verbose:
             print(f"phase {phase}: {describe_trainable(model)}; training from {boundary.name}")
         between = keras.Model(earliest.output, boundary.output) if boundary is not earliest else None
         feats = {k: (between.predict(v, batch_size=256, verbose=0) if between else v) for k, v in acts.items()}
         _, suffix = split_model(model, boundary)
-        tracker.start_phase(phase)
-        lr = config.lr_head if phase == 1 else config.lr_finetune
-        _fit(suffix, feats["train"], y_train, (feats["val"], y_val), _phase_epochs(config, phase), lr, weights,
-             tracker, config, verbose)
-    tracker.restore_best()
+        run_phase(state, phase, suffix, lambda epoch: permuted((feats["train"], y_train), config.seed, epoch),
+                  (feats["val"], y_val), _phase_epochs(config, phase),
+                  config.lr_head if phase == 1 else config.lr_finetune, config, weights, compile_for, verbose)
     _, suffix = split_model(model, earliest)
     return {name: suffix.predict(acts[name], batch_size=256, verbose=0) for name in predict}
 
 
-def augments_inside(model):
-    """True when the model holds an augmentation layer (its activations change from epoch to epoch)."""
-    return any(isinstance(layer, (AffineAugment, RandomBrightnessContrast)) for layer in model.layers)
-
-
-def _train_full(model, train, val, config, tracker, weights, augment, predict, verbose):
-    x = y = None
+def _train_full(model, train, val, config, state, weights, augment, predict, verbose):
     if isinstance(train, tuple) and augment is None:
-        # uint8 arrays straight to Keras (shuffled per epoch): the fastest feed on every backend, and the model
-        # casts, augments (AffineAugment) and preprocesses on the device
-        x, y = train[0][..., None], targets_for(model, train[1])
+        # uint8 arrays straight to Keras: the fastest feed on every backend; the model casts, augments
+        # (AffineAugment) and preprocesses on the device
+        arrays = (train[0][..., None], targets_for(model, train[1]))
+
+        def feed(epoch):
+            return permuted(arrays, config.seed, epoch)
+
         val = (val[0][..., None], targets_for(model, val[1]))
     elif isinstance(train, tuple):
-        train = ArrayDataset(train[0], targets_for(model, train[1]), batch_size=config.batch_size, shuffle=True,
-                             augment=augment, seed=config.seed, workers=2)
+        dataset = ArrayDataset(train[0], targets_for(model, train[1]), batch_size=config.batch_size, shuffle=True,
+                               augment=augment, seed=config.seed, workers=2)
+
+        def feed(epoch):
+            dataset.epoch = epoch
+            dataset.order = dataset._order()
+            return dataset
+
         val = ArrayDataset(val[0], targets_for(model, val[1]), batch_size=config.batch_size)
+    else:
+        def feed(epoch):
+            return train  # a generator keeps its own shuffling state (not replayed exactly on resume)
+
     for phase in (1, 2):
         epochs = _phase_epochs(config, phase)
         if not epochs:
@@ -185,19 +197,15 @@ def _train_full(model, train, val, config, tracker, weights, augment, predict, v
         _set_phase(model, phase, config)
         if verbose:
             print(f"phase {phase}: {describe_trainable(model)}")
-        tracker.start_phase(phase)
-        lr = config.lr_head if phase == 1 else config.lr_finetune
-        if x is not None:
-            _fit(model, x, y, val, epochs, lr, weights, tracker, config, verbose, shuffle=True)
-        else:
-            _fit(model, train, None, val, epochs, lr, weights, tracker, config, verbose, shuffle=False)
-    tracker.restore_best()
+        run_phase(state, phase, model, feed, val, epochs, config.lr_head if phase == 1 else config.lr_finetune,
+                  config, weights, compile_for, verbose)
     return {name: model.predict(images[..., None], batch_size=64, verbose=0) for name, images in predict.items()}
 
 
-def train_from_scratch(model, train, val, config=None, run_dir=None, augment=None, predict=None, verbose=1):
+def train_from_scratch(model, train, val, config=None, run_dir=None, augment=None, predict=None, verbose=1,
+                       resume=False):
     """One phase with every layer trainable (the custom CNN baseline, ResNet-18 without weights)."""
     config = dataclasses.replace(config or TrainConfig(), from_scratch=True, unfreeze_last=0, unfreeze_from=None,
                                  cache_activations=False)
     return train_two_phase(model, train, val, config, run_dir=run_dir, augment=augment, predict=predict,
-                           verbose=verbose)
+                           verbose=verbose, resume=resume)

@@ -1,0 +1,154 @@
+"""The epoch loop behind both phases: early stopping and learning-rate reduction on validation AUC, a CSV
+history and checkpoints after every epoch, and exact resumption after an interruption.
+
+Each epoch is one ``fit(epochs=1)`` call on data permuted by ``default_rng([seed, epoch])``, with every random
+seed generator in the model (dropout, augmentation) reset from (seed, epoch). So epoch k sees the same batches
+and the same dropout masks whether the run went straight through or was killed and resumed; with the weights,
+optimizer state and loop state restored from the last checkpoint, a resumed run reaches the same epochs and
+the same best model.
+"""
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from pneumonet.io import atomic_path, read_json, write_csv, write_json
+
+
+def _save_arrays(path, arrays):
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, *arrays)
+
+
+def _load_arrays(path):
+    with np.load(path, allow_pickle=False) as data:  # never unpickle a checkpoint
+        return [data[f"arr_{i}"] for i in range(len(data.files))]
+
+
+def reseed(model, seed, epoch):
+    """Reset every SeedGenerator in ``model`` from (seed, epoch): dropout and augmentation replay exactly."""
+    for index, layer in enumerate(model._flatten_layers()):
+        generator = getattr(layer, "seed_generator", None)
+        if isinstance(generator, keras.random.SeedGenerator):
+            generator.state.assign(np.array([seed + index, epoch], dtype=generator.state.dtype))
+
+
+class RunState:
+    """What survives an interruption: history rows, best value/epoch/weights, per-phase loop counters."""
+
+    def __init__(self, full_model, checkpoint_dir=None, monitor="val_auc", save_fn=None):
+        self.full_model, self.monitor, self.save_fn = full_model, monitor, save_fn
+        self.dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.rows, self.best_value, self.best_epoch, self.best_weights = [], -np.inf, None, None
+        self.phases = {}  # phase -> {"done", "wait", "best", "plateau_wait", "lr", "stopped"}
+
+    # -- persistence -------------------------------------------------------------------------------------------
+    def save(self, optimizer):
+        if self.dir is None:
+            return
+        _save_arrays(self.dir / "last_weights.npz", self.full_model.get_weights())
+        _save_arrays(self.dir / "optimizer.npz", [np.asarray(v) for v in optimizer.variables])
+        write_csv(self.dir.parent / "history.csv", self.history())
+        # written last: a state file always describes complete weight files
+        write_json(self.dir / "state.json", {"phases": self.phases, "best_value": self.best_value,
+                                             "best_epoch": self.best_epoch, "rows": len(self.rows)})
+
+    def restore(self):
+        """Load the last checkpoint into the model; returns False when there is none."""
+        if self.dir is None or not (self.dir / "state.json").exists():
+            return False
+        state = read_json(self.dir / "state.json")
+        self.phases = {int(k): v for k, v in state["phases"].items()}
+        self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
+        self.rows = pd.read_csv(self.dir.parent / "history.csv").to_dict("records")[:state["rows"]]
+        self.full_model.set_weights(_load_arrays(self.dir / "last_weights.npz"))
+        if (self.dir / "best_weights.npz").exists():
+            self.best_weights = _load_arrays(self.dir / "best_weights.npz")
+        return True
+
+    def restore_optimizer(self, optimizer, variables):
+        path = self.dir / "optimizer.npz" if self.dir is not None else None
+        if path is None or not path.exists():
+            return
+        optimizer.build(variables)
+        saved = _load_arrays(path)
+        if len(saved) == len(optimizer.variables):
+            for variable, value in zip(optimizer.variables, saved):
+                variable.assign(value)
+
+    # -- bookkeeping -------------------------------------------------------------------------------------------
+    def record(self, phase, logs, learning_rate):
+        row = {"epoch": len(self.rows) + 1, "phase": phase, "learning_rate": float(learning_rate),
+               **{k: float(v) for k, v in logs.items()}}
+        self.rows.append(row)
+        value = logs.get(self.monitor)
+        improved = value is not None and value > self.best_value
+        if improved:
+            self.best_value, self.best_epoch = float(value), row["epoch"]
+            self.best_weights = self.full_model.get_weights()
+            if self.dir is not None:
+                _save_arrays(self.dir / "best_weights.npz", self.best_weights)
+                if self.save_fn is not None:
+                    self.save_fn(self.full_model, self.dir / "best.keras", {"best_epoch": row["epoch"],
+                                                                            self.monitor: float(value)})
+        return value
+
+    def history(self):
+        return pd.DataFrame(self.rows)
+
+    def restore_best(self):
+        if self.best_weights is not None:
+            self.full_model.set_weights(self.best_weights)
+
+
+def run_phase(state, phase, fitted, feed, validation, epochs, learning_rate, config, class_weight, compile_fn,
+              verbose=0):
+    """Train ``fitted`` for up to ``epochs`` epochs of ``phase``, resuming where ``state`` says it stopped.
+
+    ``feed(epoch)`` returns (x, y) or a dataset for that global epoch number. Early stopping after
+    ``config.patience`` epochs without a better validation AUC; the learning rate is multiplied by 0.3 after
+    ``max(1, patience // 2)`` such epochs (down to 1e-7). At the end the best weights so far are restored.
+    """
+    loop = state.phases.setdefault(phase, {"done": 0, "wait": 0, "best": -np.inf, "plateau_wait": 0,
+                                           "lr": learning_rate, "stopped": False})
+    if loop["done"] >= epochs or loop["stopped"]:
+        return loop  # finished before an interruption: the restored weights already carry what followed
+    compile_fn(fitted, loop["lr"])
+    if loop["done"]:
+        state.restore_optimizer(fitted.optimizer, fitted.trainable_variables)
+        fitted.optimizer.learning_rate.assign(loop["lr"])
+    while loop["done"] < epochs and not loop["stopped"]:
+        epoch = len(state.rows)  # global epoch index: the same on a straight run and a resumed one
+        reseed(state.full_model, config.seed, epoch)
+        data = feed(epoch)
+        x, y = data if isinstance(data, tuple) else (data, None)
+        result = fitted.fit(x, y, batch_size=config.batch_size if y is not None else None, epochs=1,
+                            validation_data=validation, class_weight=class_weight, shuffle=False, verbose=verbose)
+        logs = {k: v[-1] for k, v in result.history.items()}
+        value = state.record(phase, logs, loop["lr"])
+        loop["done"] += 1
+        if value is not None and value > loop["best"]:
+            loop["best"], loop["wait"], loop["plateau_wait"] = float(value), 0, 0
+        else:
+            loop["wait"] += 1
+            loop["plateau_wait"] += 1
+            if loop["plateau_wait"] >= max(1, config.patience // 2) and loop["lr"] > 1e-7:
+                loop["lr"] = max(loop["lr"] * 0.3, 1e-7)
+                fitted.optimizer.learning_rate.assign(loop["lr"])
+                loop["plateau_wait"] = 0
+            loop["stopped"] = loop["wait"] >= config.patience
+        state.save(fitted.optimizer)
+    state.restore_best()
+    return loop
+
+
+def permuted(arrays, seed, epoch, shuffle=True):
+    """The arrays in the order ``default_rng([seed, epoch])`` gives (unchanged when ``shuffle`` is False)."""
+    if not shuffle:
+        return arrays
+    order = np.random.default_rng([seed, epoch]).permutation(len(arrays[0]))
+    return tuple(a[order] for a in arrays)
+

@@ -1,0 +1,96 @@
+"""Interrupted training resumes exactly; the same seed gives the same split and metrics; offline fails fast."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from pneumonet.data import assign_subsets, build_catalog
+from pneumonet.data.download import download_with_kagglehub
+from pneumonet.errors import DataUnavailableError
+from pneumonet.models import build_model
+from pneumonet.training import TrainConfig, train_from_scratch, train_two_phase
+
+
+def _train_args(data, results, name):
+    return [sys.executable, "-m", "pneumonet.cli", "train", "--data", str(data), "--backbone", "cnn", "--head",
+            "flatten_dense_dropout", "--weights", "none", "--image-size", "48", "--epochs", "6", "--n-boot", "20",
+            "--augment", "--results", str(results), "--name", name, "--verbose", "0"]
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_to_the_same_result(synthetic_root, tmp_path):
+    env = {**os.environ, "PNEUMONET_CACHE": str(tmp_path / "cache")}
+    results = tmp_path / "results"
+    straight = subprocess.run(_train_args(synthetic_root, results, "straight"), env=env, capture_output=True,
+                              text=True, timeout=600)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+
+    process = subprocess.Popen(_train_args(synthetic_root, results, "killed"), env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    state = results / "killed" / "checkpoints" / "state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["rows"] >= 3):
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # no clean-up: as a closed laptop lid or a dead Colab runtime
+    process.wait()
+    assert not (results / "killed" / "metrics.json").exists()
+    done_before = json.loads(state.read_text())["rows"]
+    assert 3 <= done_before < 6
+
+    resumed = subprocess.run(_train_args(synthetic_root, results, "killed") + ["--resume"], env=env,
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a = pd.read_csv(results / "straight" / "history.csv")
+    b = pd.read_csv(results / "killed" / "history.csv")
+    assert len(a) == len(b)
+    np.testing.assert_allclose(a["val_auc"], b["val_auc"], atol=1e-4)
+    np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-3)
+    ma = json.loads((results / "straight" / "metrics.json").read_text())
+    mb = json.loads((results / "killed" / "metrics.json").read_text())
+    assert ma["best_epoch"] == mb["best_epoch"]
+    assert ma["test"]["roc_auc"]["value"] == pytest.approx(mb["test"]["roc_auc"]["value"], abs=1e-4)
+
+
+def test_same_seed_same_split_and_metrics(synthetic_root, synthetic_arrays):
+    catalog = build_catalog(synthetic_root)
+    assert assign_subsets(catalog, 0.25, seed=7)["subset"].equals(assign_subsets(catalog, 0.25, seed=7)["subset"])
+    train, val = synthetic_arrays["train"], synthetic_arrays["val"]
+    runs = []
+    for _ in range(2):
+        keras.utils.set_random_seed(3)  # initial weights come from the seed too
+        model = build_model("cnn", head="flatten_dense_dropout", image_size=48)
+        result = train_from_scratch(model, train[:2], val[:2], TrainConfig(epochs_head=2, seed=3),
+                                    predict={"val": val[0]}, verbose=0)
+        runs.append(result.predictions["val"])
+    # stated tolerance on CPU: 1e-5 in probability
+    np.testing.assert_allclose(runs[0], runs[1], atol=1e-5)
+
+
+def test_resume_without_checkpoint_starts_fresh(synthetic_arrays, tmp_path):
+    train, val = synthetic_arrays["train"], synthetic_arrays["val"]
+    model = build_model("cnn", head="flatten_dense_dropout", image_size=48)
+    result = train_two_phase(model, train[:2], val[:2], TrainConfig(epochs_head=1, epochs_finetune=0),
+                             run_dir=tmp_path, resume=True, verbose=0)
+    assert len(result.history) == 1
+
+
+def test_offline_download_fails_within_seconds(monkeypatch):
+    import pneumonet.data.download as download
+
+    monkeypatch.setattr(download, "is_online", lambda timeout=3.0: False)
+    start = time.time()
+    with pytest.raises(DataUnavailableError, match="PNEUMONET_DATA"):
+        download_with_kagglehub()
+    assert time.time() - start < 5
+    # and the real probe itself answers within its timeout on this (offline) machine
+    start = time.time()
+    download.is_online(host="192.0.2.1", timeout=2.0)
+    assert time.time() - start < 5
