@@ -4,7 +4,7 @@ The model is cut into two sub-models around the explained layer: ``features`` (i
 ``score`` (A -> pre-activation score). Gradients of the score with respect to A are taken with the running
 backend's own autodiff, so there is no "Graph disconnected" and no TensorFlow requirement.
 For a one-unit sigmoid head, PNEUMONIA (class 1) is explained by the logit, NORMAL (class 0) by its negation;
-softmax heads explain the logit of ``class_index`` (default: the predicted class).
+softmax heads explain the logit of ``class_index``. By default each image's predicted class is explained.
 """
 
 import keras
@@ -121,8 +121,10 @@ def _node_input(model, layer):
 def _class_scores(logits, class_index):
     logits = ops.convert_to_tensor(logits)
     if logits.shape[-1] == 1:
-        sign = -1.0 if class_index == 0 else 1.0
-        return sign * logits[:, 0]
+        if class_index is None:  # the predicted class: PNEUMONIA where the logit is positive, else NORMAL
+            sign = ops.where(logits[:, 0] >= 0, 1.0, -1.0)
+            return ops.stop_gradient(sign) * logits[:, 0]
+        return (-1.0 if class_index == 0 else 1.0) * logits[:, 0]
     index = ops.argmax(logits, axis=-1) if class_index is None else ops.full((ops.shape(logits)[0],), class_index)
     return ops.take_along_axis(logits, ops.expand_dims(ops.cast(index, "int32"), -1), axis=-1)[:, 0]
 
