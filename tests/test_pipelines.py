@@ -152,3 +152,18 @@ def test_device_augmentation_is_identity_at_inference():
     np.testing.assert_array_equal(np.asarray(AffineAugment()(x)), x)
     moved = np.asarray(AffineAugment(seed=1)(x, training=True))
     assert moved.shape == x.shape and not np.allclose(moved, x) and moved.min() >= 0 and moved.max() <= 255
+
+
+def test_fused_channel_expansion_equals_repeat_then_preprocess(synthetic_arrays):
+    import keras
+
+    images, labels, _ = synthetic_arrays["val"]
+    for preprocess in (keras.applications.vgg16.preprocess_input, keras.applications.mobilenet_v2.preprocess_input,
+                       keras.applications.densenet.preprocess_input):
+        fused = ArrayDataset(images, labels, batch_size=4, channels=3, preprocess=preprocess)
+        assert fused._affine is not None
+        expected = preprocess(np.repeat(images[:4, ..., None].astype(np.float32), 3, axis=-1))
+        np.testing.assert_allclose(fused[0][0], expected, atol=1e-3)
+    generic = ArrayDataset(images, labels, batch_size=4, channels=3, preprocess=lambda x: np.sqrt(x))
+    assert generic._affine is None
+    np.testing.assert_allclose(generic[0][0][..., 1], np.sqrt(images[:4].astype(np.float32)), atol=1e-5)

@@ -29,6 +29,23 @@ def load_arrays(frame, image_size, cache_dir=None, progress=True, label_column="
     return images[keep], kept[label_column].to_numpy(), kept
 
 
+def _per_channel_affine(preprocess):
+    """(scale, offset) when ``preprocess`` maps RGB pixels by ``x * scale + offset`` per channel, else None.
+
+    On gray images replicated to RGB, every keras.applications ``preprocess_input`` (caffe, tf, torch modes) is
+    such a map, so it can be applied while the channels are expanded, in one pass instead of three.
+    Checked on random probes, so any other function falls back to the generic path.
+    """
+    zero = np.asarray(preprocess(np.zeros((1, 1, 1, 3), np.float32)), np.float64).reshape(3)
+    one = np.asarray(preprocess(np.ones((1, 1, 1, 3), np.float32)), np.float64).reshape(3)
+    scale, offset = one - zero, zero
+    gray = np.random.default_rng(0).uniform(0, 255, (2, 4, 4, 1)).astype(np.float32)
+    probe = np.repeat(gray, 3, axis=-1)  # only ever applied to gray images replicated to RGB (so BGR flips agree)
+    if not np.allclose(np.asarray(preprocess(probe.copy()), np.float64), gray * scale + offset, atol=1e-3):
+        return None
+    return scale.astype(np.float32), offset.astype(np.float32)
+
+
 class ArrayDataset(keras.utils.PyDataset):
     """Batches from uint8 images (N, H, W): optional shuffling, augmentation, channel expansion, preprocessing.
 
@@ -50,12 +67,13 @@ class ArrayDataset(keras.utils.PyDataset):
             raise ValueError(f"channels must be 1 or 3. Received: channels={channels}")
         self.images, self.labels = images, (None if labels is None else np.asarray(labels))
         self.batch_size, self.shuffle, self.augment = int(batch_size), bool(shuffle), augment
-        if dtype not in ("float32", "uint8") or (dtype == "uint8" and (augment or preprocess)):
-            raise ValueError("dtype must be 'float32', or 'uint8' without CPU augmentation or preprocessing (the "
-                             f"model then casts on the device). Received: dtype={dtype!r}")
+        if dtype not in ("float32", "uint8") or (dtype == "uint8" and (preprocess or channels != 1)):
+            raise ValueError("dtype must be 'float32', or 'uint8' with one channel and no preprocessing (the "
+                             f"model then casts and preprocesses on the device). Received: dtype={dtype!r}")
         self.preprocess, self.channels, self.seed, self.dtype = preprocess, channels, seed, dtype
         self.epoch = 0
         self.order = self._order()
+        self._affine = _per_channel_affine(preprocess) if channels == 3 and preprocess is not None else None
 
     def _order(self):
         if not self.shuffle:
@@ -67,17 +85,31 @@ class ArrayDataset(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        if self.augment is None:
+        pixels = self.images[rows]
+        if self.augment is not None:
+            pixels = self.augment.apply_batch(pixels, np.random.default_rng([self.seed, self.epoch, index]))
+        if self.dtype == "uint8":
             # uint8 batches move 4x fewer bytes to an accelerator; the model casts them there
-            batch = self.images[rows] if self.dtype == "uint8" else self.images[rows].astype(np.float32)
+            batch = pixels[..., None]
+        elif self.channels == 3 and self._affine is not None:
+            # gray -> RGB and the backbone's per-channel affine preprocessing while converting to float, one
+            # strided write per channel (numpy broadcasts over a size-3 axis slowly)
+            scale, offset = self._affine
+            batch = np.empty((*pixels.shape, 3), np.float32)
+            if np.all(scale == scale[0]):  # caffe and tf modes: scale once, then one strided add per channel
+                base = pixels if scale[0] == 1 else pixels * scale[0]
+                for channel in range(3):
+                    np.add(base, offset[channel], out=batch[..., channel], casting="unsafe")
+            else:
+                for channel in range(3):
+                    np.multiply(pixels, scale[channel], out=batch[..., channel], casting="unsafe")
+                    batch[..., channel] += offset[channel]
         else:
-            rng = np.random.default_rng([self.seed, self.epoch, index])
-            batch = np.stack([self.augment.apply(self.images[row], rng) for row in rows])
-        batch = batch[..., None]
-        if self.channels == 3:
-            batch = np.repeat(batch, 3, axis=-1)
-        if self.preprocess is not None:
-            batch = self.preprocess(batch)
+            batch = pixels[..., None].astype(np.float32)
+            if self.channels == 3:
+                batch = np.repeat(batch, 3, axis=-1)
+            if self.preprocess is not None:
+                batch = self.preprocess(batch)
         if self.labels is None:
             return batch
         return batch, self.labels[rows].astype(np.float32)
