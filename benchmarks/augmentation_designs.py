@@ -3,7 +3,9 @@
   none       no augmentation (the ceiling)
   photometric   RandomBrightnessContrast inside the model (pneumonet's layer)
   cpu_warp   pneumonet's fast pipeline: one affine warp + brightness per image on the CPU, PyDataset threads
-  device_warp   the same recipe inside the model (AffineAugment: one batched gather), uint8 batches fed
+  device_warp   the same recipe inside the model (AffineAugment: one batched gather), uint8 batches from
+                the PyDataset
+  device_warp_arrays   the same model, fed the uint8 array directly by Keras (shuffled): no PyDataset
   keras_geo  Keras' RandomRotation + RandomZoom + RandomTranslation layers inside the model
 
     KERAS_BACKEND=jax python benchmarks/augmentation_designs.py [--size 224 --batch 128 --steps 40]
@@ -35,11 +37,11 @@ def with_keras_geometry(model, size):
     return keras.Model(inputs, model(x))
 
 
-def throughput(model, data, y, batch, steps, epochs=3):
+def throughput(model, data, y, batch, steps, epochs=3, shuffle=False):
     seconds = []
     for _ in range(epochs):
         start = time.perf_counter()
-        model.fit(data, y, batch_size=None if y is None else batch, epochs=1, verbose=0, shuffle=False)
+        model.fit(data, y, batch_size=None if y is None else batch, epochs=1, verbose=0, shuffle=shuffle)
         seconds.append(time.perf_counter() - start)
     return steps * batch / np.median(seconds[1:])  # the first epoch compiles
 
@@ -73,6 +75,8 @@ def main():
     feed = ArrayDataset(images, labels, batch_size=args.batch, shuffle=True, dtype="uint8", workers=args.workers,
                         max_queue_size=4 * args.workers)
     results["device_warp"] = throughput(device, feed, None, args.batch, args.steps)
+    results["device_warp_arrays"] = throughput(device, images[..., None], labels, args.batch, args.steps,
+                                               shuffle=True)
     geo = with_keras_geometry(model, args.size)
     compile_for(geo, 1e-3)
     results["keras_geo"] = throughput(geo, x, labels, args.batch, args.steps)

@@ -22,7 +22,8 @@ def test_parse_filename(name, cls, expected):
 
 def test_catalog_columns_and_labels(synthetic_root):
     catalog = build_catalog(synthetic_root)
-    assert list(catalog.columns[:7]) == ["path", "split", "label", "class_name", "subtype", "patient_id", "filename"]
+    assert list(catalog.columns[:8]) == ["path", "split", "label", "class_name", "subtype", "patient_id", "filename",
+                                        "subtype_label"]
     assert set(catalog["split"]) == {"train", "val", "test"}
     assert (catalog["label"] == (catalog["class_name"] == "PNEUMONIA")).all()
     assert set(catalog["subtype"]) <= {"normal", "bacteria", "virus"}

@@ -62,3 +62,21 @@ def test_softmax_head_trains_with_one_hot_targets(synthetic_arrays):
 def test_config_is_checked():
     with pytest.raises(ValueError, match="epochs_head"):
         TrainConfig(epochs_head=-1)
+
+
+def test_three_class_head_trains_on_subtypes(synthetic_catalog):
+    from pneumonet.data import subset
+    from pneumonet.evaluation import multiclass_metrics
+    from pneumonet.pipelines import load_arrays
+    from pneumonet.training import train_from_scratch
+
+    train, val = (load_arrays(subset(synthetic_catalog, s), (48, 48), label_column="subtype_label", progress=False)
+                  for s in ("train", "val"))
+    assert set(train[1]) == {0, 1, 2}
+    model = build_model("cnn", head="gap_dense_softmax3", image_size=48)
+    result = train_from_scratch(model, train[:2], val[:2], TrainConfig(epochs_head=2), predict={"val": val[0]},
+                                verbose=0)
+    probs = result.predictions["val"]
+    assert probs.shape == (len(val[0]), 3)
+    metrics = multiclass_metrics(val[1], probs)
+    assert 0 <= metrics["accuracy"] <= 1 and len(metrics["confusion_matrix"]) == 3

@@ -23,7 +23,7 @@ IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
 _PNEUMONIA_NAME = re.compile(r"^(person\d+)_(bacteria|virus)(?:_\d+)+$", re.IGNORECASE)
 _NORMAL_NAME = re.compile(r"^((?:NORMAL2-)?IM-\d+)(?:-\d+)+$", re.IGNORECASE)
 
-COLUMNS = ["path", "split", "label", "class_name", "subtype", "patient_id", "filename"]
+COLUMNS = ["path", "split", "label", "class_name", "subtype", "patient_id", "filename", "subtype_label"]
 
 
 def parse_filename(filename, class_name):
@@ -58,7 +58,8 @@ def find_data_root(root):
 
 
 def build_catalog(root, splits=SPLITS):
-    """One row per image: path, split, label (0 NORMAL, 1 PNEUMONIA), class_name, subtype, patient_id, filename.
+    """One row per image: path, split, label (0 NORMAL, 1 PNEUMONIA), class_name, subtype, patient_id, filename,
+    subtype_label (0 normal, 1 bacteria, 2 virus: the 3-class target).
 
     Hidden and non-image files (``.DS_Store``, ``Thumbs.db``) are skipped; how many is in
     ``catalog.attrs["skipped"]`` with their paths in ``catalog.attrs["skipped_paths"]``.
@@ -81,7 +82,8 @@ def build_catalog(root, splits=SPLITS):
                     skipped.append(str(path))
                     continue
                 patient_id, subtype = parse_filename(path.name, class_name)
-                rows.append((str(path), split, label, class_name, subtype, patient_id, path.name))
+                subtype_label = SUBTYPES.index(subtype) if subtype in SUBTYPES else -1  # 3-class target
+                rows.append((str(path), split, label, class_name, subtype, patient_id, path.name, subtype_label))
             if len(rows) == n_before:
                 raise DataLayoutError(f"empty class folder: {class_dir} has no .jpeg/.jpg/.png images")
     catalog = pd.DataFrame(rows, columns=COLUMNS)
