@@ -115,7 +115,7 @@ def summary_table(runs, key="test"):
     rows = []
     for name, record in runs.items():
         metrics = record[key]
-        row = {"model": name, "threshold": round(record["threshold"], 3)}
+        row = {"model": name, "threshold": round(metrics["_meta"]["threshold"], 3)}
         for metric, label in TABLE_COLUMNS:
             m = metrics[metric]
             digits = 0 if metric == "fn" else 3
