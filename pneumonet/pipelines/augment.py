@@ -119,5 +119,3 @@ except ImportError:  # pragma: no cover - the JAX-only minimal install
         """uint8 ``image * factor``, rounded and saturated at 255."""
         return np.clip(np.rint(image * float(factor)), 0, 255).astype(np.uint8)
 
-
-NO_AUGMENT = None

@@ -8,7 +8,7 @@ augmentation) and frozen BatchNormalization runs in inference mode, as pneumonet
 
 import keras
 
-from pneumonet.models.finetune import backbone_layers, head_layer_list
+from pneumonet.models.finetune import backbone_layers
 
 
 def backbone_output_layer(model):
@@ -41,7 +41,3 @@ def split_model(model, boundary_layer):
     tensor = boundary_layer.output
     return keras.Model(model.inputs[0], tensor), keras.Model(tensor, model.output)
 
-
-def can_use_cache(model):
-    """True when every head layer follows the backbone in a simple chain (pneumonet models)."""
-    return bool(head_layer_list(model))
