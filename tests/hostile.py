@@ -67,7 +67,7 @@ def hostile_files(folder, seed=0):
         put(f"one_pixel_{i}.png", _png(Image.new("L", (1, 1))), "refuse")
     for i in range(10):
         array = (rng.integers(0, 65535, (25, 25))).astype(np.uint16)
-        put(f"sixteen_bit_{i}.png", _png(Image.fromarray(array, mode="I;16")), "ok")
+        put(f"sixteen_bit_{i}.png", _png(Image.fromarray(array)), "ok")
     for i in range(10):
         put(f"palette_{i}.png", _png(Image.new("RGB", (25, 25), (i * 20, 10, 10)).convert("P")), "ok")
     for i in range(10):
@@ -88,5 +88,5 @@ def hostile_files(folder, seed=0):
 
 def _tiff_float(rng):
     buffer = io.BytesIO()
-    Image.fromarray(rng.random((20, 20)).astype(np.float32), mode="F").save(buffer, "TIFF")
+    Image.fromarray(rng.random((20, 20)).astype(np.float32)).save(buffer, "TIFF")
     return buffer.getvalue()
