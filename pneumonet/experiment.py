@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import keras
-import matplotlib
 import pandas as pd
 
 from pneumonet.data import assign_subsets, build_catalog, drop_unreadable, inspect_images, subset
@@ -58,7 +57,6 @@ def run_experiment(experiment, catalog, results_dir, weights_dir=None, cache_dir
 
     ``resume=True`` continues an interrupted run of the same name from its last finished epoch.
     """
-    matplotlib.use("Agg") if not _interactive() else None
     start = time.time()
     new_run_dir(results_dir, experiment.name, overwrite=overwrite, create=False)  # refuse to clobber, first
     in_model = experiment.augment and experiment.augment_on == "model" and experiment.pipeline == "fast"
@@ -138,8 +136,3 @@ def write_figures(run_dir, history, val_pred, test_pred, threshold, name):
     save_figure(fig, figures / "evaluation.png")
     plt.close("all")
 
-
-def _interactive():
-    import matplotlib
-
-    return "inline" in matplotlib.get_backend() or "ipykernel" in matplotlib.get_backend()

@@ -15,7 +15,7 @@ from pneumonet.evaluation.bootstrap import bootstrap_ci
 from pneumonet.evaluation.calibration import apply_temperature, calibration_summary, fit_temperature
 from pneumonet.evaluation.metrics import binary_metrics, classification_report, positive_probability
 from pneumonet.evaluation.thresholds import choose_threshold
-from pneumonet.io import read_json, write_csv, write_json
+from pneumonet.io import read_json, write_csv, write_json, write_text
 
 
 def data_fingerprint(frame):
@@ -139,7 +139,5 @@ def write_summary(results_root, runs=None):
             f"Values with 95% bootstrap intervals ({meta['n_boot']} resamples of {meta['unit']}s). Threshold chosen "
             "on the patient-level validation split.\n\n" + chosen[labels].to_markdown(index=False) +
             "\n\n## At the conventional 0.5 threshold\n\n" + fixed[labels].to_markdown(index=False) + "\n")
-    from pneumonet.io import write_text
-
     write_text(Path(results_root) / "summary.md", text)
     return chosen
