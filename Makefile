@@ -33,6 +33,7 @@ main: setup
 benchmarks: setup
 	$(PY) benchmarks/pipeline.py --data $(DATA)
 	$(PY) benchmarks/fast_phase1.py
+	$(PY) benchmarks/fast_phase1.py --backbone vgg16 --images 256 --skip-keras-fit
 	$(PY) benchmarks/gradcam_speed.py
 
 clean:

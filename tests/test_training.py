@@ -1,10 +1,13 @@
+import dataclasses
+
+import keras
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
 from pneumonet.models import backbone_layers, build_model
 from pneumonet.training import TrainConfig, train_two_phase
-from pneumonet.training.features import clean_cut, first_trainable_backbone_index, split_model
+from pneumonet.training.features import cache_boundary, split_model
 
 
 def test_cached_activation_training_equals_the_end_to_end_model(synthetic_arrays, tmp_path):
@@ -37,12 +40,43 @@ def test_clean_cut_skips_residual_branches():
     from pneumonet.models import unfreeze
 
     unfreeze(model, last=5)  # inside the last residual block, from conv5_block2_2_conv on
-    boundary = clean_cut(model, first_trainable_backbone_index(model))
+    boundary = cache_boundary(model)
     assert boundary.name == "conv5_block1_out"  # the block input: the only tensor that cuts the graph
     prefix, suffix = split_model(model, boundary)
     x = np.random.default_rng(0).uniform(0, 255, (2, 48, 48, 1)).astype("float32")
     np.testing.assert_allclose(suffix.predict(prefix.predict(x, verbose=0), verbose=0), model.predict(x, verbose=0),
                                atol=1e-5)
+
+
+def test_phase_one_caches_the_pooled_vector_not_the_feature_map():
+    from pneumonet.models import freeze_backbone
+
+    model = freeze_backbone(build_model("mobilenet_v2", image_size=48))
+    assert cache_boundary(model).name == "head_gap"  # parameter-free and deterministic: part of the cache
+    model = freeze_backbone(build_model("mobilenet_v2", head="flatten_sigmoid", image_size=48))
+    assert cache_boundary(model).name == "head_flatten"
+    everything = build_model("mobilenet_v2", image_size=48)
+    for layer in everything.layers:
+        layer.trainable = True
+    assert cache_boundary(everything) is None  # a cut in the input plumbing would only store float images
+
+
+def test_cached_and_uncached_training_give_the_same_run(synthetic_arrays):
+    train, val = synthetic_arrays["train"], synthetic_arrays["val"]
+    # phase 2 fine-tunes inside the last residual block: cached at its input, then at the pooled vector
+    config = TrainConfig(epochs_head=3, epochs_finetune=2, unfreeze_last=5, patience=5)
+    runs = []
+    for cache in (True, False):
+        keras.utils.set_random_seed(0)  # the same initial weights for both
+        model = build_model("resnet18", image_size=48)
+        runs.append(train_two_phase(model, train[:2], val[:2], dataclasses.replace(config, cache_activations=cache),
+                                    predict={"val": val[0]}, verbose=0))
+    cached, uncached = runs
+    # same batches, same dropout masks, same updates: at most float rounding differs between the two graphs
+    # (another shuffling seed changes the losses in the third digit)
+    for column in ("loss", "val_loss"):
+        np.testing.assert_allclose(cached.history[column], uncached.history[column], rtol=1e-4)
+    np.testing.assert_allclose(cached.predictions["val"], uncached.predictions["val"], atol=1e-4)
 
 
 def test_cnn_learns_the_synthetic_signal(trained_cnn, synthetic_arrays):
@@ -80,3 +114,4 @@ def test_three_class_head_trains_on_subtypes(synthetic_catalog):
     assert probs.shape == (len(val[0]), 3)
     metrics = multiclass_metrics(val[1], probs)
     assert 0 <= metrics["accuracy"] <= 1 and len(metrics["confusion_matrix"]) == 3
+

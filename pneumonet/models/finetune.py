@@ -14,10 +14,14 @@ from pneumonet.models.layers import AffineAugment, BackbonePreprocess, RandomBri
 _PLUMBING = (keras.layers.InputLayer, ToRGB, BackbonePreprocess, RandomBrightnessContrast, AffineAugment)
 
 
+def is_plumbing(layer):
+    """Input plumbing: the input, casting, gray to RGB, the backbone's preprocessing, augmentation."""
+    return isinstance(layer, _PLUMBING)
+
+
 def backbone_layers(model):
     """The backbone's layers in build order (everything but input plumbing and ``head_*`` layers)."""
-    return [layer for layer in model.layers
-            if not isinstance(layer, _PLUMBING) and not layer.name.startswith(HEAD_PREFIX)]
+    return [layer for layer in model.layers if not is_plumbing(layer) and not layer.name.startswith(HEAD_PREFIX)]
 
 
 def head_layer_list(model):

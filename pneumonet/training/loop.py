@@ -105,7 +105,7 @@ class RunState:
 
 
 def run_phase(state, phase, fitted, feed, validation, epochs, learning_rate, config, class_weight, compile_fn,
-              verbose=0):
+              verbose=0, validation_batch_size=None):
     """Train ``fitted`` for up to ``epochs`` epochs of ``phase``, resuming where ``state`` says it stopped.
 
     ``feed(epoch)`` returns (x, y) or a dataset for that global epoch number. Early stopping after
@@ -126,7 +126,8 @@ def run_phase(state, phase, fitted, feed, validation, epochs, learning_rate, con
         data = feed(epoch)
         x, y = data if isinstance(data, tuple) else (data, None)
         result = fitted.fit(x, y, batch_size=config.batch_size if y is not None else None, epochs=1,
-                            validation_data=validation, class_weight=class_weight, shuffle=False, verbose=verbose)
+                            validation_data=validation, validation_batch_size=validation_batch_size,
+                            class_weight=class_weight, shuffle=False, verbose=verbose)
         logs = {k: v[-1] for k, v in result.history.items()}
         value = state.record(phase, logs, loop["lr"])
         loop["done"] += 1

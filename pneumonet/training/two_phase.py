@@ -8,6 +8,7 @@ epoch, so ``resume=True`` continues an interrupted run exactly.
 """
 
 import dataclasses
+import functools
 import time
 from pathlib import Path
 
@@ -15,13 +16,17 @@ import keras
 import numpy as np
 
 from pneumonet.data.splits import class_weights as balanced_weights
-from pneumonet.models.finetune import describe_trainable, freeze_backbone, unfreeze
-from pneumonet.models.layers import AffineAugment, RandomBrightnessContrast
+from pneumonet.models.finetune import backbone_layers, describe_trainable, freeze_backbone, unfreeze
 from pneumonet.models.saving import save_model
 from pneumonet.pipelines.fast import ArrayDataset
-from pneumonet.training.features import (backbone_output_layer, clean_cut, first_trainable_backbone_index,
-                                         split_model)
+from pneumonet.training.features import cache_boundary, split_model
 from pneumonet.training.loop import RunState, permuted, run_phase
+
+
+# Training a head alone on cached activations is a tiny model on small tensors: the fixed cost of each call
+# into the backend, not arithmetic, sets the pace on a CPU. Batches and their order are unchanged.
+HEAD_STEPS_PER_EXECUTION = 16
+HEAD_VALIDATION_BATCH = 1024
 
 
 @dataclasses.dataclass
@@ -68,17 +73,12 @@ def targets_for(model, labels):
     return keras.utils.to_categorical(labels, units).astype("float32")
 
 
-def compile_for(model, learning_rate):
+def compile_for(model, learning_rate, steps_per_execution=1):
     units = model.output.shape[-1]
     loss = "binary_crossentropy" if units == 1 else "categorical_crossentropy"
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
-                  metrics=[keras.metrics.AUC(name="auc"), "accuracy"])
+                  metrics=[keras.metrics.AUC(name="auc"), "accuracy"], steps_per_execution=steps_per_execution)
     return model
-
-
-def augments_inside(model):
-    """True when the model holds an augmentation layer (its activations change from epoch to epoch)."""
-    return any(isinstance(layer, (AffineAugment, RandomBrightnessContrast)) for layer in model.layers)
 
 
 def _set_phase(model, phase, config):
@@ -131,39 +131,52 @@ def train_two_phase(model, train, val, config=None, run_dir=None, augment=None, 
         labels = train[1] if arrays else getattr(train, "labels", getattr(train, "classes", None))
         weights = balanced_weights(labels) if labels is not None else None
 
-    if arrays and augment is None and config.cache_activations and not augments_inside(model):
-        predictions = _train_cached(model, train, val, config, state, weights, predict or {}, verbose)
+    plan = _cache_plan(model, config) if arrays and augment is None and config.cache_activations else None
+    if plan:
+        predictions = _train_cached(model, train, val, config, state, weights, predict or {}, plan, verbose)
     else:
         predictions = _train_full(model, train, val, config, state, weights, augment, predict or {}, verbose)
     return TrainResult(model, state.history(), state.best_epoch, state.best_value, time.time() - start,
                        predictions)
 
 
-def _train_cached(model, train, val, config, state, weights, predict, verbose):
-    phases = [p for p in (1, 2) if _phase_epochs(config, p)]
-    boundaries = {1: backbone_output_layer(model)}
-    if 2 in phases:
-        _set_phase(model, 2, config)
-        boundaries[2] = clean_cut(model, first_trainable_backbone_index(model)) or boundaries[1]
-    earliest = boundaries[2] if 2 in phases else boundaries[1]
+def _cache_plan(model, config):
+    """{phase: boundary layer} for the phases that train, or None when nothing can be cached."""
+    plan = {}
+    for phase in (1, 2):
+        if _phase_epochs(config, phase):
+            _set_phase(model, phase, config)
+            plan[phase] = cache_boundary(model)
+    return plan if plan and all(plan.values()) else None
+
+
+def _train_cached(model, train, val, config, state, weights, predict, plan, verbose):
+    # phase 2 trains more layers, so its boundary comes first: cache there, derive phase 1's from it
+    earliest = plan[2] if 2 in plan else plan[1]
     prefix, _ = split_model(model, earliest)
     sets = {"train": train[0], "val": val[0], **predict}
-    # the expensive pass: every image through the frozen layers once
-    acts = {name: prefix.predict(images[..., None], batch_size=64, verbose=verbose) for name, images in sets.items()}
+    # the expensive pass: every image through the frozen layers once, in training-sized batches (larger ones
+    # were up to 1.5x slower per image on a 2-core CPU: the activations fall out of the caches)
+    batch = config.batch_size
+    acts = {name: prefix.predict(images[..., None], batch_size=batch, verbose=verbose) for name, images in sets.items()}
     y_train, y_val = targets_for(model, train[1]), targets_for(model, val[1])
-    for phase in phases:
+    backbone = {id(layer) for layer in backbone_layers(model)}
+    for phase, boundary in plan.items():
         _set_phase(model, phase, config)
-        boundary = boundaries[phase]
         if verbose:
             print(f"phase {phase}: {describe_trainable(model)}; training from {boundary.name}")
         between = keras.Model(earliest.output, boundary.output) if boundary is not earliest else None
-        feats = {k: (between.predict(v, batch_size=256, verbose=0) if between else v) for k, v in acts.items()}
+        feats = {k: (between.predict(v, batch_size=batch, verbose=0) if between else v) for k, v in acts.items()}
         _, suffix = split_model(model, boundary)
+        # steps of the head alone on cached activations are cheap: run many per call, validate in one batch
+        head_only = not any(id(layer) in backbone for layer in suffix.layers)
         run_phase(state, phase, suffix, lambda epoch: permuted((feats["train"], y_train), config.seed, epoch),
                   (feats["val"], y_val), _phase_epochs(config, phase),
-                  config.lr_head if phase == 1 else config.lr_finetune, config, weights, compile_for, verbose)
+                  config.lr_head if phase == 1 else config.lr_finetune, config, weights,
+                  functools.partial(compile_for, steps_per_execution=HEAD_STEPS_PER_EXECUTION if head_only else 1),
+                  verbose, validation_batch_size=HEAD_VALIDATION_BATCH if head_only else None)
     _, suffix = split_model(model, earliest)
-    return {name: suffix.predict(acts[name], batch_size=256, verbose=0) for name in predict}
+    return {name: suffix.predict(acts[name], batch_size=batch, verbose=0) for name in predict}
 
 
 def _train_full(model, train, val, config, state, weights, augment, predict, verbose):
@@ -199,7 +212,8 @@ def _train_full(model, train, val, config, state, weights, augment, predict, ver
             print(f"phase {phase}: {describe_trainable(model)}")
         run_phase(state, phase, model, feed, val, epochs, config.lr_head if phase == 1 else config.lr_finetune,
                   config, weights, compile_for, verbose)
-    return {name: model.predict(images[..., None], batch_size=64, verbose=0) for name, images in predict.items()}
+    return {name: model.predict(images[..., None], batch_size=config.batch_size, verbose=0)
+            for name, images in predict.items()}
 
 
 def train_from_scratch(model, train, val, config=None, run_dir=None, augment=None, predict=None, verbose=1,
