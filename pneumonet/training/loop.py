@@ -111,6 +111,7 @@ def run_phase(state, phase, fitted, feed, validation, epochs, learning_rate, con
     ``feed(epoch)`` returns (x, y) or a dataset for that global epoch number. Early stopping after
     ``config.patience`` epochs without a better validation AUC; the learning rate is multiplied by 0.3 after
     ``max(1, patience // 2)`` such epochs (down to 1e-7). At the end the best weights so far are restored.
+    ``validation_batch_size`` only changes how validation is batched, never its result.
     """
     loop = state.phases.setdefault(phase, {"done": 0, "wait": 0, "best": -np.inf, "plateau_wait": 0,
                                            "lr": learning_rate, "stopped": False})
