@@ -14,6 +14,12 @@ PREPROCESS_MODES = ("caffe", "tf", "torch", "unit", "none")
 
 
 @keras.saving.register_keras_serializable(package="pneumonet")
+def seed_generator_of(layer):
+    """The layer's ``SeedGenerator`` (dropout, augmentation: Keras' own layers and pneumonet's), or None."""
+    generator = getattr(layer, "seed_generator", None)
+    return generator if isinstance(generator, keras.random.SeedGenerator) else None
+
+
 class ToRGB(keras.layers.Layer):
     """Repeat a one-channel (grayscale) image to three channels; three-channel input passes through."""
 

@@ -11,12 +11,11 @@ not the backbone's feature map: far less to store and to feed each epoch.
 import keras
 
 from pneumonet.models.finetune import is_plumbing
+from pneumonet.models.layers import seed_generator_of
 
 
 def _trains_or_draws(layer):
-    trains = layer.trainable and bool(layer.trainable_weights)
-    draws = isinstance(getattr(layer, "seed_generator", None), keras.random.SeedGenerator)
-    return trains or draws
+    return (layer.trainable and bool(layer.trainable_weights)) or seed_generator_of(layer) is not None
 
 
 def first_live_index(model):

@@ -10,11 +10,11 @@ the same best model.
 
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
 
 from pneumonet.io import atomic_path, read_json, write_csv, write_json
+from pneumonet.models.layers import seed_generator_of
 
 
 def _save_arrays(path, arrays):
@@ -31,8 +31,8 @@ def _load_arrays(path):
 def reseed(model, seed, epoch):
     """Reset every SeedGenerator in ``model`` from (seed, epoch): dropout and augmentation replay exactly."""
     for index, layer in enumerate(model._flatten_layers()):
-        generator = getattr(layer, "seed_generator", None)
-        if isinstance(generator, keras.random.SeedGenerator):
+        generator = seed_generator_of(layer)
+        if generator is not None:
             generator.state.assign(np.array([seed + index, epoch], dtype=generator.state.dtype))
 
 

@@ -153,7 +153,7 @@ def _cache_plan(model, config):
 def _train_cached(model, train, val, config, state, weights, predict, plan, verbose):
     # phase 2 trains more layers, so its boundary comes first: cache there, derive phase 1's from it
     earliest = plan[2] if 2 in plan else plan[1]
-    prefix, _ = split_model(model, earliest)
+    prefix, from_earliest = split_model(model, earliest)
     sets = {"train": train[0], "val": val[0], **predict}
     # the expensive pass: every image through the frozen layers once, in training-sized batches (larger ones
     # were up to 1.5x slower per image on a 2-core CPU: the activations fall out of the caches)
@@ -167,7 +167,7 @@ def _train_cached(model, train, val, config, state, weights, predict, plan, verb
             print(f"phase {phase}: {describe_trainable(model)}; training from {boundary.name}")
         between = keras.Model(earliest.output, boundary.output) if boundary is not earliest else None
         feats = {k: (between.predict(v, batch_size=batch, verbose=0) if between else v) for k, v in acts.items()}
-        _, suffix = split_model(model, boundary)
+        suffix = from_earliest if boundary is earliest else keras.Model(boundary.output, model.output)
         # steps of the head alone on cached activations are cheap: run many per call, validate in one batch
         head_only = not any(id(layer) in backbone for layer in suffix.layers)
         run_phase(state, phase, suffix, lambda epoch: permuted((feats["train"], y_train), config.seed, epoch),
@@ -175,8 +175,7 @@ def _train_cached(model, train, val, config, state, weights, predict, plan, verb
                   config.lr_head if phase == 1 else config.lr_finetune, config, weights,
                   functools.partial(compile_for, steps_per_execution=HEAD_STEPS_PER_EXECUTION if head_only else 1),
                   verbose, validation_batch_size=HEAD_VALIDATION_BATCH if head_only else None)
-    _, suffix = split_model(model, earliest)
-    return {name: suffix.predict(acts[name], batch_size=batch, verbose=0) for name in predict}
+    return {name: from_earliest.predict(acts[name], batch_size=batch, verbose=0) for name in predict}
 
 
 def _train_full(model, train, val, config, state, weights, augment, predict, verbose):
