@@ -13,13 +13,13 @@ _TORCH_STD = (0.229, 0.224, 0.225)
 PREPROCESS_MODES = ("caffe", "tf", "torch", "unit", "none")
 
 
-@keras.saving.register_keras_serializable(package="pneumonet")
 def seed_generator_of(layer):
     """The layer's ``SeedGenerator`` (dropout, augmentation: Keras' own layers and pneumonet's), or None."""
     generator = getattr(layer, "seed_generator", None)
     return generator if isinstance(generator, keras.random.SeedGenerator) else None
 
 
+@keras.saving.register_keras_serializable(package="pneumonet")
 class ToRGB(keras.layers.Layer):
     """Repeat a one-channel (grayscale) image to three channels; three-channel input passes through."""
 
