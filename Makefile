@@ -27,8 +27,9 @@ test-jax: setup
 		tests/test_training.py tests/test_evaluation.py tests/test_gradcam.py tests/test_io.py
 
 # The main job: the five notebooks on real data (DATA=..., WEIGHTS=... folder), or the demo when there is none.
+# Each job writes a new runs/main-<time>/; RESULTS=results OVERWRITE=1 refreshes the committed results instead.
 main: setup
-	$(VENV)/bin/pneumonet run $(if $(wildcard $(DATA)),--data $(DATA)) $(if $(wildcard $(WEIGHTS)),--weights-dir $(WEIGHTS)) --results results
+	$(VENV)/bin/pneumonet run $(if $(wildcard $(DATA)),--data $(DATA)) $(if $(wildcard $(WEIGHTS)),--weights-dir $(WEIGHTS)) $(if $(RESULTS),--results $(RESULTS)) $(if $(OVERWRITE),--overwrite)
 
 benchmarks: setup
 	$(PY) benchmarks/pipeline.py --data $(DATA)

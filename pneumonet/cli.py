@@ -105,11 +105,10 @@ def _cmd_run(args):
     from pneumonet.runner import main_job
 
     params = {k: v for k, v in {"weights_dir": args.weights_dir, "cache_dir": args.cache_dir,
-                                "pipeline": args.pipeline, "smoke": args.smoke or None,
-                                "overwrite": args.overwrite or None, "n_boot": args.n_boot,
+                                "pipeline": args.pipeline, "smoke": args.smoke or None, "n_boot": args.n_boot,
                                 "backbones": args.backbones}.items() if v is not None}
-    timings = main_job(args.data, args.results, params, download=args.download)
-    print(f"all notebooks ran in {sum(timings.values()):.0f} s: {timings}")
+    results, timings = main_job(args.data, args.results, params, download=args.download, overwrite=args.overwrite)
+    print(f"all notebooks ran in {sum(timings.values()):.0f} s; results in {results}")
     return 0
 
 
@@ -151,7 +150,7 @@ def build_parser():
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--name", help="run name (default: the backbone)")
-    p.add_argument("--results", default="results")
+    p.add_argument("--results", default="runs", help="the run goes to RESULTS/NAME (default runs/)")
     p.add_argument("--cache-dir")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run of the same name")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last epoch")
@@ -159,7 +158,7 @@ def build_parser():
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="summary table across the runs in a results folder")
-    p.add_argument("--results", default="results")
+    p.add_argument("--results", default="runs", help="folder whose */metrics.json are summarised (default runs/)")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("predict", help="probability and decision for images with a saved .keras model")
@@ -171,14 +170,15 @@ def build_parser():
 
     p = sub.add_parser("run", help="the main job: the five notebooks in order (demo when no data)")
     common(p)
-    p.add_argument("--results", default="results")
+    p.add_argument("--results", help="results folder (default: a new runs/main-<time>); an existing one is "
+                                     "replaced only with --overwrite, and only once every notebook has run")
     p.add_argument("--weights-dir")
     p.add_argument("--cache-dir")
     p.add_argument("--pipeline", choices=("fast", "classic"))
     p.add_argument("--backbones", nargs="+")
     p.add_argument("--n-boot", type=int)
     p.add_argument("--smoke", action="store_true", help="tiny images, one epoch, no pretrained weights")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace the results folder when the job succeeds")
     p.add_argument("--download", action="store_true", help="download the data with kagglehub when missing")
     p.set_defaults(func=_cmd_run)
     return parser

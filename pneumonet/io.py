@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,6 +21,46 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def staged_dir(final, overwrite=False):
+    """Yield a fresh staging folder beside ``final``; swap it in as ``final`` only if the block succeeds.
+
+    A failure leaves ``final`` exactly as it was and the staging folder, renamed ``failed_name(staging)``, for
+    inspection. An existing, non-empty ``final`` is replaced only with ``overwrite=True``; this is checked before
+    the work starts and again before the swap, so a long job never silently replaces a folder that appeared
+    meanwhile.
+    """
+    final = Path(final)
+
+    def refuse_if_taken():
+        if final.exists() and any(final.iterdir()) and not overwrite:
+            raise FileExistsError(f"{final} already holds results; pass --overwrite (overwrite=True) to replace "
+                                  "them, or choose another folder")
+
+    refuse_if_taken()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    try:
+        yield staging
+        refuse_if_taken()
+    except BaseException:
+        os.replace(staging, failed_name(staging))
+        raise
+    retired = None
+    if final.exists():  # a crash between these two renames leaves both folders on disk: nothing is lost
+        retired = final.with_name(f".{final.name}.replaced-{os.getpid()}")
+        os.replace(final, retired)
+    os.replace(staging, final)
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)
+
+
+def failed_name(staging):
+    """Where ``staged_dir`` keeps a staging folder whose block failed: ``<final>.failed-<id>`` beside it."""
+    final_name, _, suffix = Path(staging).name[1:].partition(".partial-")
+    return Path(staging).with_name(f"{final_name}.failed-{suffix}")
 
 
 def write_text(path, text):

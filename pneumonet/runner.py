@@ -1,4 +1,10 @@
-"""The main job: run the five notebooks in order with papermill, on real data or, failing that, a demo."""
+"""The main job: run the five notebooks in order with papermill, on real data or, failing that, a demo.
+
+Each main job writes into a staging folder and swaps it in as its results folder only when every notebook has
+run, so a failed or interrupted job never damages earlier results. By default every job gets a new folder,
+``runs/main-<time>`` (``runs/demo-<time>`` for the demo); the results committed in ``results/`` are replaced
+only on purpose: ``--results results --overwrite``.
+"""
 
 import os
 import time
@@ -6,16 +12,41 @@ from pathlib import Path
 
 from pneumonet.data.download import resolve_data_dir
 from pneumonet.data.synthetic import is_synthetic, write_synthetic_dataset
-from pneumonet.errors import DataUnavailableError
-from pneumonet.io import write_json
+from pneumonet.errors import DataUnavailableError, PneumonetError
+from pneumonet.io import failed_name, staged_dir, write_json
 
 NOTEBOOKS = ("01_data_exploration", "02_cnn_baseline", "03_transfer_learning", "04_gradcam",
              "05_results_analysis")
 SMOKE_ENV = "PNEUMONET_SMOKE"
+RUNS_ROOT = "runs"
+
+
+class NotebookFailed(PneumonetError):
+    """A notebook of the main job raised; ``notebook`` names it, the executed copy shows the traceback."""
+
+    def __init__(self, notebook, error):
+        self.notebook = notebook
+        self.where = None  # set by main_job: the folder that keeps the executed notebooks
+        super().__init__(f"notebook {notebook} failed in cell {error.exec_count}: {error.ename}: "
+                         f"{str(error.evalue).splitlines()[0] if error.evalue else ''}")
+
+    def __str__(self):
+        kept = f" (executed notebooks kept in {self.where})" if self.where else ""
+        return super().__str__() + kept
 
 
 def notebooks_dir():
     return Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def new_job_dir(root=RUNS_ROOT, kind="main"):
+    """A folder name no earlier job used: ``root/<kind>-<YYYYmmdd-HHMMSS>`` (a suffix if that one is taken)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate, n = Path(root) / f"{kind}-{stamp}", 1
+    while candidate.exists():
+        n += 1
+        candidate = Path(root) / f"{kind}-{stamp}-{n}"
+    return candidate
 
 
 def run_notebooks(data_dir, results_dir, parameters=None, notebooks=NOTEBOOKS, kernel_name="python3", log=print):
@@ -35,19 +66,24 @@ def run_notebooks(data_dir, results_dir, parameters=None, notebooks=NOTEBOOKS, k
         source = notebooks_dir() / f"{name}.ipynb"
         start = time.time()
         log(f"[pneumonet run] {name} ...")
-        papermill.execute_notebook(str(source), str(out_dir / f"{name}.ipynb"), parameters=params,
-                                   kernel_name=kernel_name, cwd=str(notebooks_dir()), progress_bar=False)
+        try:
+            papermill.execute_notebook(str(source), str(out_dir / f"{name}.ipynb"), parameters=params,
+                                       kernel_name=kernel_name, cwd=str(notebooks_dir()), progress_bar=False)
+        except papermill.PapermillExecutionError as exc:
+            raise NotebookFailed(name, exc) from None
         timings[name] = round(time.time() - start, 1)
         log(f"[pneumonet run] {name} done in {timings[name]:.0f} s")
     write_json(results_dir / "timings.json", {"notebooks": timings, "total_seconds": round(sum(timings.values()), 1),
-                                              "parameters": params})
+                                              "parameters": {k: v for k, v in params.items() if k != "results_dir"}})
     return timings
 
 
-def main_job(data_dir=None, results_dir="results", parameters=None, download=False, log=print):
+def main_job(data_dir=None, results_dir=None, parameters=None, download=False, overwrite=False, log=print):
     """Real data when it can be found (argument, $PNEUMONET_DATA, data/chest_xray, kagglehub); else the demo.
 
-    The demo writes a synthetic data set and its results under ``results/demo`` only, never beside real results.
+    Results go to ``results_dir`` (default: a new ``runs/main-<time>``), swapped in only when the whole job has
+    run; an existing ``results_dir`` with results in it is replaced only with ``overwrite=True``. The demo's
+    synthetic data and results never land beside real ones. Returns ``(results folder, timings)``.
     """
     parameters = dict(parameters or {})
     try:
@@ -56,14 +92,27 @@ def main_job(data_dir=None, results_dir="results", parameters=None, download=Fal
         if data_dir:  # a folder that was named but is missing is an error, not a reason for a demo
             raise
         log(f"[pneumonet run] no real data: {exc}\n[pneumonet run] running the DEMO on generated data instead; "
-            "its results go to results/demo and mean nothing clinically.")
-        demo = Path(results_dir) / "demo"
-        data = write_synthetic_dataset(demo / "data" / "chest_xray", image_size=64)
+            "its results mean nothing clinically.")
+        data = Path(RUNS_ROOT) / "demo-data" / "chest_xray"
+        if not is_synthetic(data):
+            write_synthetic_dataset(data, image_size=64)
+    demo = is_synthetic(data)
+    if demo:
         parameters.setdefault("smoke", True)
-        return run_notebooks(data, demo, parameters, log=log)
-    if is_synthetic(data) and Path(results_dir).name != "demo":
-        results_dir = Path(results_dir) / "demo"
-        log(f"[pneumonet run] {data} is synthetic: results go to {results_dir}")
     if os.environ.get(SMOKE_ENV):
         parameters.setdefault("smoke", True)
-    return run_notebooks(data, results_dir, parameters, log=log)
+    if results_dir is None:
+        results_dir = new_job_dir(kind="demo" if demo else "main")
+    elif demo and "demo" not in Path(results_dir).name:
+        results_dir = Path(results_dir) / "demo"
+        log(f"[pneumonet run] {data} is synthetic: results go to {results_dir}")
+    results_dir = Path(results_dir)
+    log(f"[pneumonet run] results will be in {results_dir} once every notebook has run")
+    with staged_dir(results_dir, overwrite=overwrite) as staging:
+        try:
+            timings = run_notebooks(data, staging, parameters, log=log)
+        except NotebookFailed as exc:
+            exc.where = failed_name(staging)
+            raise
+    log(f"[pneumonet run] results in {results_dir}")
+    return results_dir, timings

@@ -1,7 +1,7 @@
 import pytest
 
 from pneumonet.evaluation import new_run_dir
-from pneumonet.io import atomic_path, read_json, write_json
+from pneumonet.io import atomic_path, read_json, staged_dir, write_json
 
 
 def test_a_crash_never_leaves_half_a_file(tmp_path):
@@ -21,3 +21,43 @@ def test_runs_are_not_overwritten_unless_asked(tmp_path):
     with pytest.raises(FileExistsError, match="overwrite"):
         new_run_dir(tmp_path, "vgg16")
     assert new_run_dir(tmp_path, "vgg16", overwrite=True) == run
+
+
+def _tree(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_staged_folder_is_swapped_in_only_on_success(tmp_path):
+    final = tmp_path / "results"
+    with staged_dir(final) as staging:
+        (staging / "metrics.json").write_text("first")
+        assert not final.exists()  # nothing visible until the block succeeds
+    assert _tree(final) == {"metrics.json": b"first"}
+
+    with pytest.raises(FileExistsError, match="overwrite"):  # refused before any work starts
+        with staged_dir(final):
+            raise AssertionError("the block must not run")
+    with pytest.raises(RuntimeError):
+        with staged_dir(final, overwrite=True) as staging:
+            (staging / "metrics.json").write_text("half")
+            raise RuntimeError("a notebook failed")
+    assert _tree(final) == {"metrics.json": b"first"}  # the failed job damaged nothing
+    failed = [p for p in tmp_path.iterdir() if ".failed-" in p.name]
+    assert len(failed) == 1 and _tree(failed[0]) == {"metrics.json": b"half"}  # kept for inspection
+
+    with staged_dir(final, overwrite=True) as staging:
+        (staging / "metrics.json").write_text("second")
+    assert _tree(final) == {"metrics.json": b"second"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["results", failed[0].name])  # no leftovers
+
+
+def test_staged_folder_refuses_a_folder_that_appeared_meanwhile(tmp_path):
+    final = tmp_path / "results"
+    with pytest.raises(FileExistsError):
+        with staged_dir(final) as staging:
+            (staging / "new.txt").write_text("new")
+            final.mkdir()
+            (final / "other.txt").write_text("another job's result")  # a second writer finished first
+    assert _tree(final) == {"other.txt": b"another job's result"}
+    kept = [p for p in tmp_path.iterdir() if p.name != "results"]
+    assert [p.name.split("-")[0] for p in kept] == ["results.failed"] and _tree(kept[0]) == {"new.txt": b"new"}

@@ -1,32 +1,47 @@
 """CI runs the five notebooks top to bottom in smoke mode on synthetic data and checks what they leave."""
 
+import hashlib
 import json
+import shutil
 
 import pytest
 
 from pneumonet.runner import NOTEBOOKS, main_job
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
 
-def test_main_job_demo_runs_every_notebook(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # no data/chest_xray here: the demo path
+def _fingerprint(folder):
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_main_job_twice_in_a_fresh_clone_keeps_committed_results(tmp_path, monkeypatch):
+    # a fresh clone: committed results (a finished run of every name the main job writes), no data folder
+    shutil.copytree(REPO / "results", tmp_path / "results")
+    committed = _fingerprint(tmp_path / "results")
+    monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PNEUMONET_DATA", raising=False)
     messages = []
-    timings = main_job(None, tmp_path / "results", {"backbones": ["vgg16", "mobilenet_v2", "resnet50"]},
-                       log=messages.append)
-    demo = tmp_path / "results" / "demo"
+    first, timings = main_job(None, None, {"backbones": ["vgg16", "mobilenet_v2", "resnet50"]}, log=messages.append)
     assert any("DEMO" in m for m in messages)
+    assert first.parent.name == "runs" and first.name.startswith("demo-")
     assert list(timings) == list(NOTEBOOKS)
     for name in NOTEBOOKS:
-        executed = json.loads((demo / "notebooks" / f"{name}.ipynb").read_text())
+        executed = json.loads((first / "notebooks" / f"{name}.ipynb").read_text())
         errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors, name
     for run in ("cnn_baseline", "vgg16", "mobilenet_v2"):
-        metrics = json.loads((demo / run / "metrics.json").read_text())
+        metrics = json.loads((first / run / "metrics.json").read_text())
         assert metrics["threshold_chosen_on"] == "val"
-        assert (demo / run / "predictions.csv").exists() and (demo / run / "figures" / "evaluation.png").exists()
-    skipped = json.loads((demo / "skipped.json").read_text())
+        assert (first / run / "predictions.csv").exists() and (first / run / "figures" / "evaluation.png").exists()
+    skipped = json.loads((first / "skipped.json").read_text())
     assert skipped == {}  # weights=None in smoke mode: nothing needs downloading
-    assert (demo / "summary.md").exists() and (demo / "gradcam" / "sanity.json").exists()
-    assert not (tmp_path / "results" / "cnn_baseline").exists()  # demo output never lands beside real results
+    assert (first / "summary.md").exists() and (first / "gradcam" / "sanity.json").exists()
+
+    second, _ = main_job(None, None, {"backbones": ["mobilenet_v2"]}, log=messages.append)
+    assert second != first and (second / "mobilenet_v2" / "metrics.json").exists()
+    assert (first / "vgg16" / "metrics.json").exists()  # the first job is intact
+    assert _fingerprint(tmp_path / "results") == committed  # committed results untouched, byte for byte
+    assert not [p for p in (tmp_path / "runs").iterdir() if "partial" in p.name or "failed" in p.name]
