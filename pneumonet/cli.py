@@ -101,6 +101,24 @@ def _cmd_predict(args):
     return 1 if failures else 0
 
 
+def _cmd_robustness(args):
+    from pneumonet.experiment import prepare_catalog
+    from pneumonet.io import save_figure
+    from pneumonet.plots import plot_robustness
+    from pneumonet.robustness import run_shift_benchmark
+
+    catalog = prepare_catalog(args.data, val_fraction=args.val_fraction, seed=args.seed, progress=False)
+    frame, summary = run_shift_benchmark(args.results, catalog, runs=args.runs, n_per_split=args.n_images,
+                                         severities=tuple(args.severities), cache_dir=args.cache_dir)
+    for split in summary["split"].unique():
+        axes = plot_robustness(frame, split=split)
+        save_figure(axes[0].figure, Path(args.results) / f"robustness_{split}.png")
+    print(summary[["run", "split", "clean_auc", "robust_auc", "worst_auc", "worst_shift", "clean_specificity",
+                   "shifted_specificity"]].round(3).to_string(index=False))
+    print(f"\nwritten: {Path(args.results) / 'robustness.csv'}, robustness_summary.csv, robustness_<split>.png")
+    return 0
+
+
 def _cmd_run(args):
     from pneumonet.runner import main_job
 
@@ -161,6 +179,16 @@ def build_parser():
     p.add_argument("--results", default="runs", help="folder whose */metrics.json are summarised (default runs/)")
     p.set_defaults(func=_cmd_evaluate)
 
+    p = sub.add_parser("robustness", help="shift benchmark: every trained run under synthetic acquisition shifts")
+    common(p)
+    p.add_argument("--results", default="runs", help="folder of trained runs (*/model.keras + metrics.json)")
+    p.add_argument("--runs", nargs="+", help="run names (default: every trained run in --results)")
+    p.add_argument("--n-images", type=int, default=64, help="images per split, half of each class")
+    p.add_argument("--severities", type=int, nargs="+", default=[1, 2, 3], choices=(1, 2, 3))
+    p.add_argument("--val-fraction", type=float, default=0.2, help="as the runs were trained (default 0.2)")
+    p.add_argument("--cache-dir")
+    p.set_defaults(func=_cmd_robustness)
+
     p = sub.add_parser("predict", help="probability and decision for images with a saved .keras model")
     p.add_argument("images", nargs="+")
     p.add_argument("--model", required=True, help="a model.keras written by pneumonet")
@@ -185,10 +213,12 @@ def build_parser():
 
 
 def main(argv=None):
+    from pneumonet import quiet_tensorflow
     from pneumonet.errors import PneumonetError
 
     args = build_parser().parse_args(argv)
-    if getattr(args, "data", None) is None and args.command in ("data", "train") and not getattr(args, "synthetic",
+    quiet_tensorflow()
+    if getattr(args, "data", None) is None and args.command in ("data", "train", "robustness") and not getattr(args, "synthetic",
                                                                                                  None):
         from pneumonet.data.download import resolve_data_dir
 

@@ -12,9 +12,11 @@ import pandas as pd
 
 from pneumonet.data import assign_subsets, build_catalog, drop_unreadable, inspect_images, subset
 from pneumonet.evaluation import evaluate_predictions, new_run_dir, prediction_frame, write_run
-from pneumonet.io import save_figure
+from pneumonet.errors import WeightsUnavailableError
+from pneumonet.io import save_figure, write_json
 from pneumonet.models import build_model, save_model, update_metadata
 from pneumonet.pipelines import Augment, load_arrays
+from pneumonet.pipelines.views import add_views
 from pneumonet.training import TrainConfig, train_from_scratch, train_two_phase
 
 
@@ -30,6 +32,7 @@ class Experiment:
     pipeline: str = "fast"          # "fast" (cached arrays) or "classic" (ImageDataGenerator)
     augment: bool = False           # geometric + brightness augmentation (Augment())
     augment_on: str = "model"       # "model": AffineAugment layer (fast everywhere); "pipeline": CPU warp
+    views: int = 0                  # augmented copies of the training images, drawn once (cached training)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
     def __post_init__(self):
@@ -37,6 +40,11 @@ class Experiment:
             raise ValueError(f"augment_on must be 'model' or 'pipeline'. Received: augment_on={self.augment_on!r}")
         if self.pipeline not in ("fast", "classic"):
             raise ValueError(f"pipeline must be 'fast' or 'classic'. Received: pipeline={self.pipeline!r}")
+        if not isinstance(self.views, int) or self.views < 0:
+            raise ValueError(f"views must be a non-negative integer. Received: views={self.views!r}")
+        if self.views and self.pipeline != "fast":
+            raise ValueError("augmented views need the fast pipeline. Received: "
+                             f"views={self.views}, pipeline={self.pipeline!r}")
         if isinstance(self.train, dict):
             self.train = TrainConfig(**self.train)
 
@@ -73,7 +81,8 @@ def run_experiment(experiment, catalog, results_dir, weights_dir=None, cache_dir
         arrays = {name: load_arrays(frame, size, cache_dir=cache_dir, progress=verbose > 0)
                   for name, frame in frames.items()}
         frames = {name: kept for name, (_, _, kept) in arrays.items()}
-        result = trainer(model, arrays["train"][:2], arrays["val"][:2], experiment.train, run_dir=run_dir,
+        train = add_views(*arrays["train"][:2], k=experiment.views, seed=experiment.train.seed)
+        result = trainer(model, train, arrays["val"][:2], experiment.train, run_dir=run_dir,
                          augment=augment, predict={"val": arrays["val"][0], "test": arrays["test"][0]},
                          verbose=verbose, resume=resume)
     else:
@@ -91,10 +100,30 @@ def run_experiment(experiment, catalog, results_dir, weights_dir=None, cache_dir
                               "train_seconds": round(result.seconds, 1),
                               "total_seconds": round(time.time() - start, 1),
                               "unreadable_skipped": sum(len(f.attrs.get("unreadable", {})) for f in frames.values()),
-                              "model_file": str(model_path)})
+                              "model_file": model_path.name})
     update_metadata(model_path, threshold=evaluation["threshold"])
     write_figures(run_dir, result.history, val_pred, test_pred, evaluation["threshold"], experiment.name)
     return record
+
+
+def train_lineup(lineup, catalog, results_dir, weights_dir=None, cache_dir=None, n_boot=1000, overwrite=False,
+                 pipeline="fast", log=print):
+    """Train and evaluate every experiment of ``lineup``; a backbone whose weights cannot be had is skipped with
+    the reason (in ``results_dir/skipped.json``), never dropped silently. Returns ``(trained, skipped)``: run
+    name -> metrics record, run name -> reason."""
+    trained, skipped = {}, {}
+    for experiment in lineup:
+        experiment = dataclasses.replace(experiment, pipeline=pipeline)
+        log(f"== {experiment.name}: {experiment.backbone}, {experiment.head}, {experiment.image_size} px")
+        try:
+            trained[experiment.name] = run_experiment(experiment, catalog, results_dir, weights_dir=weights_dir,
+                                                      cache_dir=cache_dir, n_boot=n_boot, overwrite=overwrite)
+        except WeightsUnavailableError as exc:
+            skipped[experiment.name] = str(exc)
+            log(f"SKIPPED {experiment.name}: {exc}")
+    write_json(Path(results_dir) / "skipped.json", skipped)
+    log(f"trained: {list(trained)} | skipped: {list(skipped)}")
+    return trained, skipped
 
 
 def _train_classic(model, frames, experiment, run_dir, augment, trainer, verbose, resume=False):
@@ -125,7 +154,7 @@ def write_figures(run_dir, history, val_pred, test_pred, threshold, name):
     from pneumonet.plots import plot_calibration, plot_confusion_matrix, plot_history, plot_pr, plot_roc
 
     figures = Path(run_dir) / "figures"
-    axes = plot_history(history)
+    axes = plot_history(history, name=name)
     save_figure(axes[0].figure, figures / "training_curves.png")
     fig, axes = plt.subplots(1, 4, figsize=(18, 4))
     plot_confusion_matrix(test_pred["label"], test_pred["prob"], threshold, ax=axes[0])

@@ -18,6 +18,8 @@ from pneumonet.io import failed_name, staged_dir, write_json
 NOTEBOOKS = ("01_data_exploration", "02_cnn_baseline", "03_transfer_learning", "04_gradcam",
              "05_results_analysis")
 SMOKE_ENV = "PNEUMONET_SMOKE"
+# the kernel's own start-up warnings (a local kernel on loopback) say nothing to a pneumonet user
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 RUNS_ROOT = "runs"
 
 
@@ -68,7 +70,8 @@ def run_notebooks(data_dir, results_dir, parameters=None, notebooks=NOTEBOOKS, k
         log(f"[pneumonet run] {name} ...")
         try:
             papermill.execute_notebook(str(source), str(out_dir / f"{name}.ipynb"), parameters=params,
-                                       kernel_name=kernel_name, cwd=str(notebooks_dir()), progress_bar=False)
+                                       kernel_name=kernel_name, cwd=str(notebooks_dir()), progress_bar=False,
+                                       extra_arguments=KERNEL_ARGUMENTS)
         except papermill.PapermillExecutionError as exc:
             raise NotebookFailed(name, exc) from None
         timings[name] = round(time.time() - start, 1)

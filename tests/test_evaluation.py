@@ -137,3 +137,75 @@ def test_evaluate_and_summary_files(tmp_path):
     assert "[" in table.loc[0, "AUC"] and (tmp_path / "summary.md").read_text().count("|") > 20
     assert read_json(tmp_path / "a" / "metrics.json")["threshold"] == evaluation["threshold"]
     assert len(summary_table({"a": evaluation})) == 1
+
+
+def _noisy_frame(rng, n, signal=0.5, paths=None):
+    y = rng.integers(0, 2, n)
+    return pd.DataFrame({"path": paths if paths is not None else [f"img{i:03d}.jpeg" for i in range(n)], "label": y,
+                         "prob": np.clip(y * signal + rng.random(n) * (1 - signal), 0, 1),
+                         "patient_id": [f"p{i // 2}" for i in range(n)]})
+
+
+def test_operating_points_are_chosen_on_val():
+    rng = np.random.default_rng(3)
+    val, test = _noisy_frame(rng, 200, 0.3), _noisy_frame(rng, 150, 0.3)
+    evaluation = evaluate_predictions(val, test, n_boot=20, target_sensitivity=0.95)
+    at = evaluation["threshold_at_target_sensitivity"]
+    assert at == sensitivity_threshold(val["label"], val["prob"], 0.95)
+    assert binary_metrics(val["label"], val["prob"], at)["sensitivity"] >= 0.95
+    assert evaluation["test_at_target_sensitivity"]["_meta"]["threshold"] == at
+    calibrated = apply_temperature(test["prob"], evaluation["temperature"])
+    expected = binary_metrics(test["label"], calibrated, 0.5)["accuracy"]
+    assert evaluation["test_at_0.5_calibrated"]["accuracy"]["value"] == pytest.approx(expected)
+
+
+def _write_fake_run(root, name, val, test):
+    from pneumonet.evaluation import write_run
+
+    evaluation = evaluate_predictions(val, test, n_boot=20)
+    predictions = pd.concat([test.assign(subset="test"), val.assign(subset="val")], ignore_index=True)
+    return write_run(root / name, name, predictions, evaluation, config={}, data_frame=predictions)
+
+
+def test_ensemble_averages_calibrated_members_and_is_evaluated_like_a_model(tmp_path):
+    from pneumonet.evaluation.ensemble import (best_by_validation, mean_probability, paired_tests,
+                                               read_predictions, write_ensemble)
+
+    rng = np.random.default_rng(4)
+    val, test = _noisy_frame(rng, 120, 0.4), _noisy_frame(rng, 100, 0.4)
+    runs = {"a": _write_fake_run(tmp_path, "a", val, test)}
+    better = [f.assign(prob=np.clip(f["label"] * 0.7 + rng.random(len(f)) * 0.3, 0, 1)) for f in (val, test)]
+    runs["b"] = _write_fake_run(tmp_path, "b", *better)
+    assert best_by_validation(runs) == "b"
+
+    frames = {n: read_predictions(tmp_path, n) for n in runs}
+    mean = mean_probability(frames, {"a": 1.0, "b": 1.0})
+    assert np.allclose(mean["prob"], (frames["a"]["prob"] + frames["b"]["prob"]) / 2, atol=1e-6)
+    tempered = mean_probability(frames, {"a": 2.0, "b": 1.0})["prob"]  # each member scaled by its own T
+    assert np.allclose(tempered, (apply_temperature(frames["a"]["prob"], 2.0) + frames["b"]["prob"]) / 2, atol=1e-6)
+
+    record = write_ensemble(tmp_path, ["a", "b"], n_boot=20)
+    assert record["members"] == ["a", "b"] and record["threshold_chosen_on"] == "val"
+    assert (tmp_path / "ensemble" / "predictions.csv").exists()
+    tests = paired_tests(tmp_path, {**runs, "ensemble": record}, against="b")
+    assert set(tests["model"]) == {"a", "ensemble"}
+    assert tests.set_index("model").loc["a", "AUC difference"] < 0  # a is the weaker scorer
+
+    other = {"a": frames["a"], "c": frames["b"].assign(path=frames["b"]["path"] + "x")}
+    with pytest.raises(ValueError, match="same images"):
+        mean_probability(other, {"a": 1.0, "c": 1.0})
+
+
+def test_compile_for_label_smoothing_and_weight_decay():
+    import keras
+
+    from pneumonet.training import compile_for
+
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(inputs))
+    compile_for(model, 1e-3, label_smoothing=0.2, weight_decay=1e-4)
+    assert isinstance(model.optimizer, keras.optimizers.AdamW) and model.optimizer.weight_decay == 1e-4
+    y, p = np.array([1.0, 0.0]), np.array([1.0 - 1e-7, 1e-7])
+    assert float(model.loss(y, p)) > 0.3  # smoothed targets 0.9 / 0.1: a perfect 1 / 0 is penalised
+    compile_for(model, 1e-3)
+    assert type(model.optimizer) is keras.optimizers.Adam and float(model.loss(y, p)) < 1e-3

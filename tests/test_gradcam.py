@@ -120,3 +120,13 @@ def test_overlays_and_grids(trained_cnn, synthetic_arrays):
     assert set(outcomes[chosen]) <= {"TP", "FP", "TN", "FN"}
     axes = plot_models_side_by_side(images[:2], {"a": cams[:2], "b": cams[:2]})
     assert axes.shape == (2, 3)
+
+
+def test_per_image_classes_explain_the_decisions_at_a_stored_threshold(trained_cnn, synthetic_arrays):
+    model, _ = trained_cnn
+    images = synthetic_arrays["test"][0][:4]
+    classes = np.array([1, 0, 1, 0])
+    per_image = gradcam(model, images, class_index=classes, batch_size=3)  # batches split the class array too
+    pneumonia, normal = gradcam(model, images, class_index=1), gradcam(model, images, class_index=0)
+    expected = np.where(classes[:, None, None] == 1, pneumonia, normal)
+    assert np.allclose(per_image, expected, atol=1e-5)

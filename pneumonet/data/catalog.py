@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text: no widget warnings in notebooks
 
 from pneumonet.data.images import image_info
 from pneumonet.errors import DataLayoutError

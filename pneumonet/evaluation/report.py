@@ -56,12 +56,15 @@ def evaluate_predictions(val, test, threshold_method="youden", target_sensitivit
     """Metrics for one model from validation and test predictions.
 
     ``val`` and ``test`` are DataFrames with columns ``label``, ``prob`` and (optionally) ``patient_id``.
-    Returns a dict: the threshold and how it was chosen, metrics at 0.5 and at the chosen threshold with 95%
-    patient-level bootstrap intervals, calibration before and after temperature scaling (fitted on val).
+    Returns a dict: the threshold and how it was chosen, test metrics with 95% patient-level bootstrap
+    intervals at that threshold, at 0.5, at the val threshold reaching ``target_sensitivity``, and at 0.5 after
+    temperature scaling; calibration before and after temperature scaling (fitted on val).
     """
     threshold = choose_threshold(val["label"], val["prob"], threshold_method, target_sensitivity)
+    at_sensitivity = choose_threshold(val["label"], val["prob"], "sensitivity", target_sensitivity)
     groups = test["patient_id"].to_numpy() if "patient_id" in test else None
     temperature = fit_temperature(val["label"], val["prob"])
+    calibrated = apply_temperature(test["prob"], temperature)
     return {
         "threshold": threshold,
         "threshold_method": threshold_method if threshold_method != "sensitivity"
@@ -70,11 +73,16 @@ def evaluate_predictions(val, test, threshold_method="youden", target_sensitivit
         "val": binary_metrics(val["label"], val["prob"], threshold),
         "test": bootstrap_ci(test["label"], test["prob"], threshold, groups, n_boot=n_boot, seed=seed),
         "test_at_0.5": bootstrap_ci(test["label"], test["prob"], 0.5, groups, n_boot=n_boot, seed=seed),
+        # operating points: a clinical sensitivity target set on val, and 0.5 on temperature-scaled probabilities
+        "target_sensitivity": target_sensitivity,
+        "threshold_at_target_sensitivity": at_sensitivity,
+        "test_at_target_sensitivity": bootstrap_ci(test["label"], test["prob"], at_sensitivity, groups,
+                                                   n_boot=n_boot, seed=seed),
+        "test_at_0.5_calibrated": bootstrap_ci(test["label"], calibrated, 0.5, groups, n_boot=n_boot, seed=seed),
         "test_report": classification_report(test["label"], test["prob"], threshold),
         "calibration": calibration_summary(test["label"], test["prob"]),
         "temperature": temperature,
-        "calibration_after_temperature": calibration_summary(test["label"],
-                                                             apply_temperature(test["prob"], temperature)),
+        "calibration_after_temperature": calibration_summary(test["label"], calibrated),
     }
 
 
@@ -141,3 +149,23 @@ def write_summary(results_root, runs=None):
             "\n\n## At the conventional 0.5 threshold\n\n" + fixed[labels].to_markdown(index=False) + "\n")
     write_text(Path(results_root) / "summary.md", text)
     return chosen
+
+
+OPERATING_POINTS = (("test_at_0.5", "0.5"), ("test", "validation threshold (Youden)"),
+                    ("test_at_target_sensitivity", "validation sensitivity target"),
+                    ("test_at_0.5_calibrated", "0.5 after temperature scaling"))
+
+
+def operating_points(runs):
+    """One row per (model, operating point): threshold, sensitivity, specificity, accuracy and false negatives
+    on test, for each threshold in ``OPERATING_POINTS`` that the run's metrics hold."""
+    rows = []
+    for name, record in runs.items():
+        for key, label in OPERATING_POINTS:
+            if key not in record:
+                continue
+            m = record[key]
+            rows.append({"model": name, "operating point": label, "threshold": m["_meta"]["threshold"],
+                         **{metric: m[metric]["value"] for metric in ("sensitivity", "specificity", "accuracy")},
+                         "false negatives": int(m["fn"]["value"]), "false positives": int(m["fp"]["value"])})
+    return pd.DataFrame(rows)

@@ -4,6 +4,8 @@ from pneumonet.explain.gradcam import find_gradcam_layer, gradcam
 from pneumonet.explain.overlay import (outcome_labels, overlay, pick_by_outcome, plot_gradcam_grid,
                                        plot_models_side_by_side)
 from pneumonet.explain.sanity import deletion_curves, randomization_test, upsample
+from pneumonet.explain.shortcut import energy_shares, shortcut_report
 
 __all__ = ["deletion_curves", "find_gradcam_layer", "gradcam", "outcome_labels", "overlay", "pick_by_outcome",
-           "plot_gradcam_grid", "plot_models_side_by_side", "randomization_test", "upsample"]
+           "plot_gradcam_grid", "plot_models_side_by_side", "randomization_test", "upsample", "energy_shares",
+           "shortcut_report"]

@@ -121,11 +121,18 @@ def _node_input(model, layer):
 def _class_scores(logits, class_index):
     logits = ops.convert_to_tensor(logits)
     if logits.shape[-1] == 1:
-        if class_index is None:  # the predicted class: PNEUMONIA where the logit is positive, else NORMAL
+        if class_index is None:  # the predicted class at 0.5: PNEUMONIA where the logit is positive, else NORMAL
             sign = ops.where(logits[:, 0] >= 0, 1.0, -1.0)
             return ops.stop_gradient(sign) * logits[:, 0]
+        if np.ndim(class_index):  # one class per image, e.g. the decisions at a model's stored threshold
+            return ops.convert_to_tensor(np.where(np.asarray(class_index) == 1, 1.0, -1.0), logits.dtype) * logits[:, 0]
         return (-1.0 if class_index == 0 else 1.0) * logits[:, 0]
-    index = ops.argmax(logits, axis=-1) if class_index is None else ops.full((ops.shape(logits)[0],), class_index)
+    if class_index is None:
+        index = ops.argmax(logits, axis=-1)
+    elif np.ndim(class_index):
+        index = ops.convert_to_tensor(np.asarray(class_index))
+    else:
+        index = ops.full((ops.shape(logits)[0],), class_index)
     return ops.take_along_axis(logits, ops.expand_dims(ops.cast(index, "int32"), -1), axis=-1)[:, 0]
 
 
@@ -156,6 +163,8 @@ def _gradients(score_of, a):
 def gradcam(model, images, layer=None, class_index=None, batch_size=32, method="gradcam", normalize=True):
     """Heatmaps (N, h, w) in [0, 1] at the feature-map resolution for a batch of ``images``.
 
+    ``class_index``: None explains each image's predicted class at 0.5; an int, that class for every image; an
+    array (N,), one class per image (pass ``probs >= threshold`` to explain the decisions at a stored threshold).
     ``method`` "gradcam" uses this module; "gradcam++" and "scorecam" go through tf-keras-vis (TensorFlow).
     """
     if method != "gradcam":
@@ -170,7 +179,8 @@ def gradcam(model, images, layer=None, class_index=None, batch_size=32, method="
     cams = []
     for start in range(0, len(images), batch_size):
         a = ops.convert_to_numpy(features(images[start:start + batch_size], training=False))
-        grads = _gradients(lambda t: _class_scores(score_fn(t), class_index), a)
+        classes = class_index[start:start + batch_size] if np.ndim(class_index) else class_index
+        grads = _gradients(lambda t: _class_scores(score_fn(t), classes), a)
         weights = grads.mean(axis=(1, 2), keepdims=True)       # global-average-pooled gradients
         cam = np.maximum((weights * a).sum(axis=-1), 0.0)       # ReLU: only evidence for the class
         cams.append(cam)

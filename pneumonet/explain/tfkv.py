@@ -10,6 +10,9 @@ METHODS = ("gradcam", "gradcam++", "scorecam")
 def _score(model, class_index):
     from tf_keras_vis.utils.scores import BinaryScore, CategoricalScore
 
+    if np.ndim(class_index):  # one class per image
+        classes = [int(c) for c in np.asarray(class_index)]
+        return BinaryScore([c != 0 for c in classes]) if model.output.shape[-1] == 1 else CategoricalScore(classes)
     if model.output.shape[-1] == 1:
         return BinaryScore(class_index != 0)  # logit for PNEUMONIA, its negation for NORMAL
     return CategoricalScore(1 if class_index is None else class_index)

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text: no widget warnings in notebooks
 
 from pneumonet.data.images import load_image
 from pneumonet.errors import ImageLoadError
@@ -52,7 +52,7 @@ def decode_images(paths, image_size, n_jobs=None, progress=True):
     # Pillow releases the GIL while decoding, so threads use every core without pickling arrays around
     with ThreadPoolExecutor(max_workers=n_jobs or min(8, (os.cpu_count() or 1) * 2)) as pool:
         for _ in tqdm(pool.map(one, range(len(paths))), total=len(paths), desc=f"decode {image_size[0]}px",
-                      disable=not progress, leave=False):
+                      disable=not progress, leave=False, mininterval=10):
             pass
     return images, errors
 

@@ -2,10 +2,13 @@
 
 from pneumonet.plots.data import (plot_class_distribution, plot_image_sizes, plot_intensity_histograms,
                                   plot_sample_grid)
-from pneumonet.plots.evaluation import (plot_calibration, plot_confusion_matrix, plot_model_comparison, plot_pr,
-                                        plot_roc)
+from pneumonet.plots.evaluation import (plot_calibration, plot_confusion_matrix, plot_deletion,
+                                        plot_model_comparison, plot_model_comparisons, plot_pr, plot_roc,
+                                        plot_roc_curves)
+from pneumonet.plots.robustness import plot_robustness
 from pneumonet.plots.training import plot_history
 
-__all__ = ["plot_calibration", "plot_class_distribution", "plot_confusion_matrix", "plot_history",
-           "plot_image_sizes", "plot_intensity_histograms", "plot_model_comparison", "plot_pr", "plot_roc",
-           "plot_sample_grid"]
+__all__ = ["plot_calibration", "plot_class_distribution", "plot_confusion_matrix", "plot_deletion", "plot_history",
+           "plot_model_comparisons", "plot_roc_curves",
+           "plot_image_sizes", "plot_intensity_histograms", "plot_model_comparison", "plot_pr", "plot_robustness",
+           "plot_roc", "plot_sample_grid"]

@@ -46,16 +46,76 @@ def plot_calibration(y_true, y_prob, name=None, n_bins=10, ax=None):
     return CalibrationDisplay.from_predictions(y_true, y_prob, n_bins=n_bins, name=name, ax=ax)
 
 
+METRIC_LABELS = {"roc_auc": "ROC AUC", "sensitivity": "Sensitivity (recall)", "specificity": "Specificity",
+                 "accuracy": "Accuracy", "f1": "F1", "precision": "Precision"}
+
+
+def plot_roc_curves(predictions, ax=None, split="test"):
+    """ROC curves of several models on the same images, with AUCs to three decimals and the chance line.
+
+    ``predictions``: {model name: DataFrame with label, prob}. Returns the Axes.
+    """
+    ax = _axes(ax, figsize=(7, 6.5))
+    styles = ["-", "--", "-.", ":"]
+    colors = plt.get_cmap("tab10").colors
+    for i, (name, frame) in enumerate(predictions.items()):
+        display = RocCurveDisplay.from_predictions(frame["label"], frame["prob"], ax=ax, name=name,
+                                                   plot_chance_level=(i == len(predictions) - 1),
+                                                   curve_kwargs=dict(color=colors[i % 10],
+                                                                     linestyle=styles[i % len(styles)]))
+        display.line_.set_label(f"{name} (AUC {display.roc_auc:.3f})")
+    ax.set(xlabel="1 - specificity (false positive rate)", ylabel="sensitivity (true positive rate)",
+           title=f"ROC curves on the {split} split")
+    ax.legend(loc="lower right", fontsize=9)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_model_comparisons(runs, metrics=("roc_auc", "sensitivity", "specificity"), key="test", axes=None):
+    """One panel per metric, one row per model: point estimates with 95% interval whiskers.
+
+    ``runs``: {model name: metrics record}. Returns the array of Axes.
+    """
+    names = list(runs)
+    if axes is None:
+        _, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 1.6 + 0.5 * len(names)), sharey=True,
+                               constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    for ax, metric in zip(axes, metrics):
+        frame = {"model": names, **{k: [runs[n][key][metric][k] for n in names] for k in ("value", "low", "high")}}
+        plot_model_comparison(frame, metric=metric, ax=ax)
+    axes[0].figure.suptitle(f"Models on the {key} split, at each model's validation threshold (95% patient "
+                            "bootstrap intervals)")
+    return axes
+
+
 def plot_model_comparison(summary, metric="roc_auc", ax=None):
     """Point estimates with 95% interval whiskers, one row per model (``summary_table`` + the runs' intervals).
 
     ``summary`` is a DataFrame with columns model, value, low, high.
     """
-    ax = _axes(ax, figsize=(6, 0.5 + 0.45 * len(summary)))
-    y = np.arange(len(summary))
-    errors = np.vstack([summary["value"] - summary["low"], summary["high"] - summary["value"]])
-    ax.errorbar(summary["value"], y, xerr=errors, fmt="o", capsize=4)
-    ax.set_yticks(y, summary["model"])
-    ax.set(xlabel=f"{metric} (95% CI)", title=f"Model comparison: {metric}")
+    value, low, high = (np.asarray(summary[k], float) for k in ("value", "low", "high"))
+    ax = _axes(ax, figsize=(6, 1.2 + 0.45 * len(value)))
+    y = np.arange(len(value))
+    ax.errorbar(value, y, xerr=np.vstack([value - low, high - value]), fmt="o", capsize=4)
+    ax.set_yticks(y, list(summary["model"]))
+    ax.set_ylim(-0.6, len(value) - 0.4)
+    label = METRIC_LABELS.get(metric, metric)
+    ax.set(xlabel=f"{label} (95% CI)", title=label)
     ax.grid(axis="x", alpha=0.3)
+    return ax
+
+
+def plot_deletion(deletion, name=None, ax=None):
+    """The deletion check (``explain.deletion_curves``): P(PNEUMONIA) as pixels are deleted, hottest first and
+    at random, with the verdict in the title. Returns the Axes."""
+    ax = _axes(ax, figsize=(6.5, 4.5))
+    ax.plot(deletion["fractions"], deletion["gradcam"], "-o", label="hottest pixels first (Grad-CAM)")
+    ax.plot(deletion["fractions"], deletion["random"], "-s", label="random pixels")
+    ax.set(xlabel="fraction of pixels replaced by the image mean", ylabel="mean P(PNEUMONIA)", ylim=(-0.02, 1.02),
+           title=f"Deletion check{f', {name}' if name else ''}: {'passed' if deletion['passed'] else 'FAILED'}")
+    if not deletion["passed"]:
+        ax.text(0.02, 0.02, deletion["reason"], transform=ax.transAxes, fontsize=8, wrap=True, va="bottom")
+    ax.legend(loc="upper right", fontsize=9)
+    ax.grid(alpha=0.3)
     return ax

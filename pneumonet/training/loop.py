@@ -8,6 +8,7 @@ optimizer state and loop state restored from the last checkpoint, a resumed run 
 the same best model.
 """
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -126,10 +127,13 @@ def run_phase(state, phase, fitted, feed, validation, epochs, learning_rate, con
         reseed(state.full_model, config.seed, epoch)
         data = feed(epoch)
         x, y = data if isinstance(data, tuple) else (data, None)
+        start = time.time()
         result = fitted.fit(x, y, batch_size=config.batch_size if y is not None else None, epochs=1,
                             validation_data=validation, validation_batch_size=validation_batch_size,
-                            class_weight=class_weight, shuffle=False, verbose=verbose)
+                            class_weight=class_weight, shuffle=False, verbose=0)
         logs = {k: v[-1] for k, v in result.history.items()}
+        if verbose:
+            print(epoch_line(phase, loop["done"] + 1, epochs, logs, loop["lr"], time.time() - start), flush=True)
         value = state.record(phase, logs, loop["lr"])
         loop["done"] += 1
         if value is not None and value > loop["best"]:
@@ -145,6 +149,13 @@ def run_phase(state, phase, fitted, feed, validation, epochs, learning_rate, con
         state.save(fitted.optimizer)
     state.restore_best()
     return loop
+
+
+def epoch_line(phase, epoch, epochs, logs, learning_rate, seconds):
+    """One line per epoch, instead of Keras' progress bars: phase, losses, validation AUC, seconds."""
+    return (f"phase {phase} epoch {epoch}/{epochs}: loss {logs.get('loss', float('nan')):.4f}, val_loss "
+            f"{logs.get('val_loss', float('nan')):.4f}, val AUC {logs.get('val_auc', float('nan')):.4f}, "
+            f"lr {learning_rate:.0e}, {seconds:.0f} s")
 
 
 def permuted(arrays, seed, epoch, shuffle=True):

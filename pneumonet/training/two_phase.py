@@ -45,6 +45,8 @@ class TrainConfig:
     seed: int = 42
     cache_activations: bool = True  # the fast path when nothing random precedes the boundary
     from_scratch: bool = False       # one phase, every layer trainable
+    label_smoothing: float = 0.0     # targets pulled towards 0.5: less confident, better-calibrated heads
+    weight_decay: float = 0.0        # decoupled weight decay (AdamW) when positive
 
     def __post_init__(self):
         for field in ("epochs_head", "epochs_finetune", "batch_size", "unfreeze_last", "patience"):
@@ -73,10 +75,15 @@ def targets_for(model, labels):
     return keras.utils.to_categorical(labels, units).astype("float32")
 
 
-def compile_for(model, learning_rate, steps_per_execution=1):
+def compile_for(model, learning_rate, steps_per_execution=1, label_smoothing=0.0, weight_decay=0.0):
+    """Compile ``model`` for pneumonet's training: Adam (AdamW with ``weight_decay``), cross-entropy with optional
+    ``label_smoothing``, AUC and accuracy; ``steps_per_execution`` batches per backend call."""
     units = model.output.shape[-1]
-    loss = "binary_crossentropy" if units == 1 else "categorical_crossentropy"
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
+    loss = (keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing) if units == 1
+            else keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing))
+    optimizer = (keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay) if weight_decay
+                 else keras.optimizers.Adam(learning_rate))
+    model.compile(optimizer=optimizer, loss=loss,
                   metrics=[keras.metrics.AUC(name="auc"), "accuracy"], steps_per_execution=steps_per_execution)
     return model
 
@@ -158,7 +165,11 @@ def _train_cached(model, train, val, config, state, weights, predict, plan, verb
     # the expensive pass: every image through the frozen layers once, in training-sized batches (larger ones
     # were up to 1.5x slower per image on a 2-core CPU: the activations fall out of the caches)
     batch = config.batch_size
-    acts = {name: prefix.predict(images[..., None], batch_size=batch, verbose=verbose) for name, images in sets.items()}
+    start = time.time()
+    acts = {name: prefix.predict(images[..., None], batch_size=batch, verbose=0) for name, images in sets.items()}
+    if verbose:
+        print(f"cached activations at {earliest.name} for {sum(len(v) for v in sets.values())} images in "
+              f"{time.time() - start:.0f} s", flush=True)
     y_train, y_val = targets_for(model, train[1]), targets_for(model, val[1])
     backbone = {id(layer) for layer in backbone_layers(model)}
     for phase, boundary in plan.items():
@@ -173,7 +184,8 @@ def _train_cached(model, train, val, config, state, weights, predict, plan, verb
         run_phase(state, phase, suffix, lambda epoch: permuted((feats["train"], y_train), config.seed, epoch),
                   (feats["val"], y_val), _phase_epochs(config, phase),
                   config.lr_head if phase == 1 else config.lr_finetune, config, weights,
-                  functools.partial(compile_for, steps_per_execution=HEAD_STEPS_PER_EXECUTION if head_only else 1),
+                  functools.partial(compile_for, steps_per_execution=HEAD_STEPS_PER_EXECUTION if head_only else 1,
+                                    label_smoothing=config.label_smoothing, weight_decay=config.weight_decay),
                   verbose, validation_batch_size=HEAD_VALIDATION_BATCH if head_only else None)
     return {name: from_earliest.predict(acts[name], batch_size=batch, verbose=0) for name in predict}
 
@@ -210,7 +222,8 @@ def _train_full(model, train, val, config, state, weights, augment, predict, ver
         if verbose:
             print(f"phase {phase}: {describe_trainable(model)}")
         run_phase(state, phase, model, feed, val, epochs, config.lr_head if phase == 1 else config.lr_finetune,
-                  config, weights, compile_for, verbose)
+                  config, weights, functools.partial(compile_for, label_smoothing=config.label_smoothing,
+                                                     weight_decay=config.weight_decay), verbose)
     return {name: model.predict(images[..., None], batch_size=config.batch_size, verbose=0)
             for name, images in predict.items()}
 

@@ -1,0 +1,54 @@
+"""The shift benchmark over a results folder: every trained model, the same images, every shift.
+
+Scores each ``results/<run>/model.keras`` at its stored threshold on a class-balanced sample of the
+patient-level validation split and of the dev test split, clean and under each ``evaluation.robustness``
+shift; writes ``robustness.csv`` (one row per run, split, shift, severity) and ``robustness_summary.csv`` (clean,
+robust and worst AUC per run and split). Recipes are compared on the **val** rows; test rows are reported only.
+"""
+
+from pathlib import Path
+
+import pandas as pd
+
+from pneumonet.data import subset
+from pneumonet.evaluation.robustness import SEVERITIES, balanced_sample, evaluate_shifts, robust_summary
+from pneumonet.io import write_csv
+from pneumonet.models import load_model
+from pneumonet.pipelines import load_arrays
+
+
+def trained_runs(results_dir):
+    """Names of the runs in ``results_dir`` that have both ``metrics.json`` and ``model.keras``."""
+    return sorted(p.parent.name for p in Path(results_dir).glob("*/model.keras")
+                  if (p.parent / "metrics.json").exists())
+
+
+def run_shift_benchmark(results_dir, catalog, runs=None, n_per_split=64, severities=SEVERITIES, shifts=None,
+                        splits=("val", "test"), cache_dir=None, seed=0, log=print):
+    """The shift benchmark for ``runs`` (default: every trained run) on ``catalog``'s ``splits``.
+
+    Returns ``(frame, summary)`` and writes both as CSV files into ``results_dir``.
+    """
+    results_dir = Path(results_dir)
+    runs = list(runs or trained_runs(results_dir))
+    if not runs:
+        raise FileNotFoundError(f"no trained runs (model.keras with metrics.json) under {results_dir}")
+    samples = {split: balanced_sample(subset(catalog, split), n_per_split, seed) for split in splits}
+    frames, summary = [], []
+    for run in runs:
+        model, meta = load_model(results_dir / run / "model.keras")
+        size = tuple(meta.get("image_size") or model.input.shape[1:3])
+        for split, sample in samples.items():
+            images, labels, _ = load_arrays(sample, size, cache_dir=cache_dir, progress=False)
+            frame = evaluate_shifts(model, images, labels, meta.get("threshold", 0.5), shifts=shifts,
+                                    severities=severities, seed=seed)
+            frames.append(frame.assign(run=run, split=split, n_images=len(labels)))
+            summary.append({"run": run, "split": split, "n_images": len(labels), **robust_summary(frame)})
+        row = summary[-len(splits)]
+        log(f"[robustness] {run} ({row['split']}): AUC clean {row['clean_auc']:.3f}, robust {row['robust_auc']:.3f}, "
+            f"worst {row['worst_auc']:.3f} ({row['worst_shift']})")
+    frame = pd.concat(frames, ignore_index=True)
+    summary = pd.DataFrame(summary)
+    write_csv(results_dir / "robustness.csv", frame)
+    write_csv(results_dir / "robustness_summary.csv", summary)
+    return frame, summary
