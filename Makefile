@@ -9,11 +9,11 @@ WEIGHTS ?= $(if $(PNEUMONET_WEIGHTS),$(PNEUMONET_WEIGHTS),weights)
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+# exactly the documented path without make: pip install -e ".[all]" (pyproject.toml owns the dependencies)
+$(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
-	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip install -q -e ".[all]"
 	touch $@
 
 # Everything under TensorFlow, then the core again under JAX with TensorFlow import blocked.

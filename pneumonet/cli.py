@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -37,10 +38,10 @@ def _cmd_train(args):
     weights = None if args.weights in (None, "none", "None") else args.weights
     config = TrainConfig(epochs_head=args.epochs, epochs_finetune=args.finetune_epochs, lr_head=args.lr,
                          lr_finetune=args.lr_finetune, unfreeze_last=args.unfreeze_last, batch_size=args.batch_size,
-                         seed=args.seed)
+                         seed=args.seed, label_smoothing=args.label_smoothing, weight_decay=args.weight_decay)
     experiment = Experiment(args.name or args.backbone, args.backbone, head=args.head, weights=weights,
                             image_size=args.image_size, pipeline=args.pipeline, augment=args.augment,
-                            augment_on=args.augment_on, train=config)
+                            augment_on=args.augment_on, views=args.views, train=config)
     catalog = prepare_catalog(args.data, val_fraction=args.val_fraction, seed=args.seed)
     record = run_experiment(experiment, catalog, args.results, weights_dir=args.weights_dir,
                             cache_dir=args.cache_dir, n_boot=args.n_boot, overwrite=args.overwrite,
@@ -131,6 +132,9 @@ def _cmd_run(args):
 
 
 def build_parser():
+    from pneumonet.models.heads import HEADS
+    from pneumonet.models.registry import BACKBONES
+
     parser = argparse.ArgumentParser(prog="pneumonet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -150,8 +154,14 @@ def build_parser():
 
     p = sub.add_parser("train", help="train and evaluate one model into results/<name>/")
     common(p)
-    p.add_argument("--backbone", required=True, help="registry name, e.g. vgg16, inception_v3, cnn")
-    p.add_argument("--head", default="gap_dense_dropout")
+    p.add_argument("--backbone", required=True, choices=sorted(BACKBONES), metavar="BACKBONE",
+                   help=f"one of: {', '.join(sorted(BACKBONES))}")
+    p.add_argument("--head", default="gap_dense_dropout", choices=sorted(HEADS), metavar="HEAD",
+                   help=f"one of: {', '.join(sorted(HEADS))} (default gap_dense_dropout)")
+    p.add_argument("--views", type=int, default=0, help="augmented views of each training image, drawn once "
+                                                        "(cached training; default 0)")
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--weights", default="imagenet", help="imagenet, none, or a weights file")
     p.add_argument("--weights-dir", help="folder with <backbone>_notop.weights.h5 ($PNEUMONET_WEIGHTS)")
     p.add_argument("--image-size", type=int, default=224)
@@ -216,8 +226,8 @@ def main(argv=None):
     from pneumonet import quiet_tensorflow
     from pneumonet.errors import PneumonetError
 
+    quiet_tensorflow()  # before anything imports Keras (the parser lists the registry's backbones and heads)
     args = build_parser().parse_args(argv)
-    quiet_tensorflow()
     if getattr(args, "data", None) is None and args.command in ("data", "train", "robustness") and not getattr(args, "synthetic",
                                                                                                  None):
         from pneumonet.data.download import resolve_data_dir
@@ -229,8 +239,12 @@ def main(argv=None):
             return 2
     try:
         return args.func(args)
-    except (PneumonetError, FileExistsError, FileNotFoundError) as exc:
-        print(f"pneumonet {args.command}: {exc}", file=sys.stderr)
+    except (PneumonetError, FileExistsError, FileNotFoundError, ValueError) as exc:
+        # one line naming what was wrong; PNEUMONET_VERBOSE=1 shows the traceback as well
+        if os.environ.get("PNEUMONET_VERBOSE"):
+            raise
+        message = str(exc).replace("weights_dir=", "--weights-dir ").splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"pneumonet {args.command}: {message}", file=sys.stderr)
         return 2
 
 

@@ -35,6 +35,11 @@ def test_data_train_evaluate_predict(tmp_path, capsys):
     assert "overwrite" in capsys.readouterr().err
     assert main(["evaluate", "--results", str(results)]) == 0
     assert (results / "summary.md").exists()
+    assert main(["robustness", "--data", str(data), "--results", str(results), "--n-images", "8",
+                 "--severities", "1"]) == 0
+    shifts = pd.read_csv(results / "robustness.csv")
+    assert len(shifts) == 2 * (1 + 11) and set(shifts["split"]) == {"val", "test"}  # clean + 11 shifts, 2 splits
+    assert (results / "robustness_val.png").exists() and "robust" in capsys.readouterr().out
     image = catalog.loc[catalog.subset == "test", "path"].iloc[0]
     capsys.readouterr()
     assert main(["predict", image, "--model", str(results / "cnn" / "model.keras")]) == 0
@@ -46,3 +51,16 @@ def test_data_train_evaluate_predict(tmp_path, capsys):
 def test_missing_data_is_a_clear_error(tmp_path, capsys):
     assert main(["data", "--data", str(tmp_path / "nowhere")]) == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, named", [(["--backbone", "foonet"], "--backbone"), (["--head", "nohead"], "--head"),
+                                         (["--epochs", "-1"], "epochs_head=-1"), (["--views", "-2"], "views=-2")])
+def test_bad_train_arguments_end_in_one_line(synthetic_root, tmp_path, capsys, args, named):
+    argv = ["train", "--data", str(synthetic_root), "--backbone", "cnn", "--weights", "none", "--image-size", "32",
+            "--results", str(tmp_path), *args]
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse: the bad choice is named with the allowed values
+        code = exit_.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and named in err[-1] and "Traceback" not in "".join(err)

@@ -104,7 +104,7 @@ def inspect_images(catalog, n_jobs=8, hashes=True, progress=True):
 
     with ThreadPoolExecutor(max_workers=n_jobs) as pool:
         infos = list(tqdm(pool.map(one, catalog["path"]), total=len(catalog), desc="inspect images",
-                          disable=not progress, leave=False))
+                          disable=not progress, leave=False, mininterval=10))
     out = pd.concat([catalog.reset_index(drop=True), pd.DataFrame(infos)], axis=1)
     out.attrs.update(catalog.attrs)
     return out
