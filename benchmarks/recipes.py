@@ -101,7 +101,9 @@ def main():
                f"# Recipes for {args.backbone} at {args.image_size} px ({'SMOKE, ' if args.smoke else ''}"
                f"`{' '.join(sys.argv)}`)\n\nValidation split (patient-level, carved out of train) and the shift "
                f"benchmark on {args.n_images} validation images (11 shifts x 3 severities); robust AUC = mean "
-               "over the 33 shifted conditions, held-out AUC = mean over the shifts no training augmentation imitates (resolution, jpeg, marker, mask); specificity at each run's validation threshold. No test figures."
+               "over the 33 shifted conditions, held-out AUC = mean over the shifts no training augmentation "
+               "imitates (resolution, jpeg, marker, mask); specificity at each run's validation threshold. No test "
+               "figures."
                f"\n\n{table.to_markdown(index=False)}\n")
     print(table.to_string(index=False))
 

@@ -228,8 +228,8 @@ def main(argv=None):
 
     quiet_tensorflow()  # before anything imports Keras (the parser lists the registry's backbones and heads)
     args = build_parser().parse_args(argv)
-    if getattr(args, "data", None) is None and args.command in ("data", "train", "robustness") and not getattr(args, "synthetic",
-                                                                                                 None):
+    needs_data = args.command in ("data", "train", "robustness") and not getattr(args, "synthetic", None)
+    if getattr(args, "data", None) is None and needs_data:
         from pneumonet.data.download import resolve_data_dir
 
         try:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from pneumonet.explain import (deletion_curves, find_gradcam_layer, gradcam, overlay, pick_by_outcome,
-                               plot_gradcam_grid, plot_models_side_by_side, randomization_test, upsample)
+                               plot_gradcam_grid, plot_models_side_by_side, randomization_test)
 from pneumonet.models import BACKBONES, HEADS, build_model, load_model, save_model
 
 

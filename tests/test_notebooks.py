@@ -43,7 +43,8 @@ def test_main_job_twice_in_a_fresh_clone_keeps_committed_results(tmp_path, monke
     ensemble = json.loads((first / "ensemble" / "metrics.json").read_text())
     assert ensemble["members"] == ["cnn_baseline", "densenet121", "mobilenet_v2"]
     shifts = pd.read_csv(first / "robustness_summary.csv")
-    assert set(shifts["run"]) == {"cnn_baseline", "densenet121", "mobilenet_v2"} and set(shifts["split"]) == {"val", "test"}
+    assert set(shifts["run"]) == {"cnn_baseline", "densenet121", "mobilenet_v2"}
+    assert set(shifts["split"]) == {"val", "test"}
     shortcuts = pd.read_csv(first / "gradcam" / "shortcuts.csv")
     assert set(shortcuts["model"]) == {"cnn_baseline", "densenet121", "mobilenet_v2"}
     executed = json.loads((first / "notebooks" / "05_results_analysis.ipynb").read_text())

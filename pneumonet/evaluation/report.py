@@ -8,7 +8,6 @@ import importlib.metadata
 import platform
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from pneumonet.evaluation.bootstrap import bootstrap_ci
