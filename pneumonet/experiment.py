@@ -14,7 +14,8 @@ from pneumonet.data import assign_subsets, build_catalog, drop_unreadable, inspe
 from pneumonet.evaluation import evaluate_predictions, new_run_dir, prediction_frame, write_run
 from pneumonet.errors import WeightsUnavailableError
 from pneumonet.io import save_figure, write_json
-from pneumonet.models import build_model, save_model, update_metadata
+from pneumonet.models import build_model, file_sha256, save_model
+from pneumonet.models.registry import get_backbone
 from pneumonet.pipelines import Augment, load_arrays
 from pneumonet.pipelines.views import add_views
 from pneumonet.training import TrainConfig, train_from_scratch, train_two_phase
@@ -40,6 +41,10 @@ class Experiment:
             raise ValueError(f"augment_on must be 'model' or 'pipeline'. Received: augment_on={self.augment_on!r}")
         if self.pipeline not in ("fast", "classic"):
             raise ValueError(f"pipeline must be 'fast' or 'classic'. Received: pipeline={self.pipeline!r}")
+        minimum = get_backbone(self.backbone).min_size  # also refuses an unknown backbone, naming it
+        if not isinstance(self.image_size, int) or self.image_size < minimum:
+            raise ValueError(f"image_size must be an integer of at least {minimum} for {self.backbone}. "
+                             f"Received: image_size={self.image_size!r}")
         if not isinstance(self.views, int) or self.views < 0:
             raise ValueError(f"views must be a non-negative integer. Received: views={self.views!r}")
         if self.views and self.pipeline != "fast":
@@ -99,9 +104,9 @@ def run_experiment(experiment, catalog, results_dir, weights_dir=None, cache_dir
                        extra={"best_epoch": result.best_epoch, "best_val_auc": result.best_val_auc,
                               "train_seconds": round(result.seconds, 1),
                               "total_seconds": round(time.time() - start, 1),
-                              "unreadable_skipped": sum(len(f.attrs.get("unreadable", {})) for f in frames.values()),
-                              "model_file": model_path.name})
-    update_metadata(model_path, threshold=evaluation["threshold"])
+                              "unreadable_skipped": len(set().union(*(f.attrs.get("unreadable", {})
+                                                                        for f in frames.values()))),
+                              "model_file": model_path.name, "model_sha256": file_sha256(model_path)})
     write_figures(run_dir, result.history, val_pred, test_pred, evaluation["threshold"], experiment.name)
     return record
 

@@ -109,11 +109,25 @@ TABLE_COLUMNS = [("accuracy", "Accuracy"), ("loss", "Loss"), ("precision", "Prec
                  ("roc_auc", "AUC"), ("fn", "False negatives")]
 
 
-def load_runs(results_root):
-    """Every ``metrics.json`` below ``results_root`` (one level), by run name."""
+def load_runs(results_root, skipped=None):
+    """Every readable ``metrics.json`` below ``results_root`` (one level), by run name.
+
+    A file that is truncated, not JSON, or lacks the test metrics is left out and, when ``skipped`` (a dict) is
+    given, recorded there as path -> reason: one bad run never blocks the others.
+    """
     runs = {}
     for path in sorted(Path(results_root).glob("*/metrics.json")):
-        runs[path.parent.name] = read_json(path)
+        try:
+            record = read_json(path)
+            missing = [key for key in ("test", "test_at_0.5", "threshold") if key not in record]
+            if missing:
+                raise ValueError(f"no {', '.join(missing)} in it")
+            record["test"]["_meta"]["threshold"]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            if skipped is not None:
+                skipped[str(path)] = f"{type(exc).__name__}: {exc}"
+            continue
+        runs[path.parent.name] = record
     return runs
 
 
