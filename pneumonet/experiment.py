@@ -4,6 +4,8 @@ The notebooks and the ``pneumonet train`` command both call ``run_experiment``; 
 """
 
 import dataclasses
+import hashlib
+import json
 import time
 from pathlib import Path
 
@@ -12,8 +14,8 @@ import pandas as pd
 
 from pneumonet.data import assign_subsets, build_catalog, drop_unreadable, inspect_images, subset
 from pneumonet.evaluation import evaluate_predictions, new_run_dir, prediction_frame, write_run
-from pneumonet.errors import WeightsUnavailableError
-from pneumonet.io import save_figure, write_json
+from pneumonet.errors import CheckpointError, WeightsUnavailableError
+from pneumonet.io import read_json, save_figure, write_json
 from pneumonet.models import build_model, file_sha256, save_model
 from pneumonet.models.registry import get_backbone
 from pneumonet.pipelines import Augment, load_arrays
@@ -72,12 +74,15 @@ def run_experiment(experiment, catalog, results_dir, weights_dir=None, cache_dir
     """
     start = time.time()
     new_run_dir(results_dir, experiment.name, overwrite=overwrite, create=False)  # refuse to clobber, first
+    signature = run_signature(experiment, catalog)
+    check_resume(Path(results_dir) / experiment.name / "checkpoints", signature, resume, overwrite)
     in_model = experiment.augment and experiment.augment_on == "model" and experiment.pipeline == "fast"
     keras.utils.set_random_seed(experiment.train.seed)  # initial head weights too: same seed, same run
     model = build_model(experiment.backbone, head=experiment.head, weights=experiment.weights,
                         image_size=experiment.image_size, weights_dir=weights_dir,
                         augment=Augment() if in_model else None)
     run_dir = new_run_dir(results_dir, experiment.name, overwrite=overwrite)  # only once the model exists
+    write_json(run_dir / "checkpoints" / "signature.json", signature)
     size = (experiment.image_size, experiment.image_size)
     frames = {name: subset(catalog, name) for name in ("train", "val", "test")}
     augment = Augment() if experiment.augment and not in_model else None
@@ -109,6 +114,38 @@ def run_experiment(experiment, catalog, results_dir, weights_dir=None, cache_dir
                               "model_file": model_path.name, "model_sha256": file_sha256(model_path)})
     write_figures(run_dir, result.history, val_pred, test_pred, evaluation["threshold"], experiment.name)
     return record
+
+
+def run_signature(experiment, catalog):
+    """What a resumed run must share with the interrupted one: every setting, and the images of each subset."""
+    subsets = {name: sorted(map(str, subset(catalog, name)["path"])) for name in ("train", "val", "test")}
+    return {"experiment": json.loads(json.dumps(dataclasses.asdict(experiment), default=str)),
+            "subsets": {name: hashlib.sha256("\n".join(paths).encode()).hexdigest()[:16]
+                        for name, paths in subsets.items()}}
+
+
+def check_resume(checkpoints, signature, resume, overwrite):
+    """Refuse to discard an interrupted run silently, and to resume one with other arguments or images."""
+    interrupted = (checkpoints / "state.json").exists()
+    if interrupted and not resume and not overwrite:
+        raise FileExistsError(f"{checkpoints.parent} holds an interrupted run; pass --resume to continue it or "
+                              "--overwrite to start again")
+    saved = checkpoints / "signature.json"
+    if resume and interrupted and saved.exists():
+        before = read_json(saved)
+        differences = [f"{key}: {old!r} -> {new!r}" for key, old, new in _differences(before, signature)]
+        if differences:
+            raise CheckpointError(f"cannot resume {checkpoints.parent} with other arguments or data ("
+                                  + "; ".join(differences) + "); use the original ones, or --overwrite to start again")
+
+
+def _differences(before, now, prefix=""):
+    for key in sorted(set(before) | set(now)):
+        a, b = before.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            yield from _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            yield f"{prefix}{key}", a, b
 
 
 def train_lineup(lineup, catalog, results_dir, weights_dir=None, cache_dir=None, n_boot=1000, overwrite=False,
