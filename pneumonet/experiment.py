@@ -13,7 +13,7 @@ import keras
 import pandas as pd
 
 from pneumonet.data import assign_subsets, build_catalog, drop_unreadable, inspect_images, subset
-from pneumonet.evaluation import evaluate_predictions, new_run_dir, prediction_frame, write_run
+from pneumonet.evaluation import claim_run, evaluate_predictions, new_run_dir, prediction_frame, write_run
 from pneumonet.errors import CheckpointError, WeightsUnavailableError
 from pneumonet.io import read_json, save_figure, write_json
 from pneumonet.models import build_model, file_sha256, save_model
@@ -70,8 +70,16 @@ def run_experiment(experiment, catalog, results_dir, weights_dir=None, cache_dir
                    overwrite=False, verbose=1, threshold_method="youden", resume=False):
     """Train and evaluate ``experiment`` on ``catalog``; returns the metrics record written to metrics.json.
 
-    ``resume=True`` continues an interrupted run of the same name from its last finished epoch.
+    ``resume=True`` continues an interrupted run of the same name from its last finished epoch. The run folder
+    is claimed for the whole call: a second process writing the same run is refused.
     """
+    with claim_run(Path(results_dir) / experiment.name):
+        return _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boot, overwrite, verbose,
+                            threshold_method, resume)
+
+
+def _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boot, overwrite, verbose,
+                 threshold_method, resume):
     start = time.time()
     new_run_dir(results_dir, experiment.name, overwrite=overwrite, create=False)  # refuse to clobber, first
     signature = run_signature(experiment, catalog)

@@ -158,3 +158,22 @@ def test_an_interrupted_run_is_neither_discarded_nor_resumed_with_other_argument
     assert main(args + ["--resume"]) == 0  # the original arguments resume
     metrics = json.loads((tmp_path / "cnn" / "metrics.json").read_text())
     assert metrics["config"]["train"]["epochs_head"] == 3
+
+
+def test_two_writers_of_one_run_the_second_is_refused(synthetic_root, tmp_path, capsys):
+    from pneumonet.cli import main
+    from pneumonet.evaluation import claim_run
+
+    args = ["train", "--data", str(synthetic_root), "--backbone", "cnn", "--head", "flatten_dense_dropout",
+            "--weights", "none", "--image-size", "32", "--epochs", "1", "--n-boot", "10", "--results",
+            str(tmp_path), "--verbose", "0"]
+    with claim_run(tmp_path / "cnn"):  # another process is training "cnn" right now
+        assert main(args) == 2
+        assert "another pneumonet process" in capsys.readouterr().err
+        assert not (tmp_path / "cnn").exists()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / ".cnn.lock").write_text(str(dead.pid))  # left behind by a killed run: taken over
+    assert main(args) == 0 and (tmp_path / "cnn" / "metrics.json").exists()
+    assert not (tmp_path / ".cnn.lock").exists()
+    assert main(args) == 2 and "overwrite" in capsys.readouterr().err  # finished: kept without --overwrite

@@ -3,8 +3,10 @@
 The threshold is chosen on validation predictions only, then applied unchanged to test.
 """
 
+import contextlib
 import hashlib
 import importlib.metadata
+import os
 import platform
 from pathlib import Path
 
@@ -49,6 +51,53 @@ def new_run_dir(results_root, name, overwrite=False, create=True):
     if create:
         (run_dir / "figures").mkdir(parents=True, exist_ok=True)
     return run_dir
+
+
+@contextlib.contextmanager
+def claim_run(run_dir):
+    """Hold ``run_dir`` for this process for the whole block: a second writer of the same run is refused.
+
+    The claim is a lock file beside the folder, created exclusively (atomic on every file system); one left by a
+    process that no longer runs (killed) is taken over.
+    """
+    run_dir = Path(run_dir)
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock = run_dir.with_name(f".{run_dir.name}.lock")
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            owner = _lock_owner(lock)
+            if owner is not None and _alive(owner):
+                raise FileExistsError(f"{run_dir} is being written by another pneumonet process (pid {owner}); "
+                                      "wait for it to finish or choose another run name") from None
+            lock.unlink(missing_ok=True)  # left by a killed process
+    else:
+        raise FileExistsError(f"cannot claim {run_dir}: {lock} keeps reappearing")
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    try:
+        yield run_dir
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _lock_owner(lock):
+    try:
+        return int(lock.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def evaluate_predictions(val, test, threshold_method="youden", target_sensitivity=0.95, n_boot=1000, seed=0):
