@@ -21,6 +21,12 @@ def _cmd_data(args):
         print(f"\n== {key} ==\n{summary[key]}")
     print(f"\nunreadable: {summary['unreadable']}, stray files skipped: {summary['skipped_files']}, "
           f"duplicate groups: {summary['duplicate_groups']}")
+    for _, row in catalog[catalog["error"].notna()].iterrows():
+        print(f"  unreadable {row['path']}: {row['error']}")
+    for path in catalog.attrs.get("skipped_paths", []):
+        print(f"  skipped {path}: not an image file")
+    for folder in catalog.attrs.get("extra_folders", []):
+        print(f"  not read: {folder} (only NORMAL and PNEUMONIA are classes)")
     print("\n== patient-level subsets ==")
     print(catalog.groupby(["subset", "class_name"]).size().unstack())
     if args.output:

@@ -73,15 +73,18 @@ def test_data_train_evaluate_predict(tmp_path, capsys):
     assert "cnn" in out and all(f"{name}/metrics.json" in err for name in ("truncated", "empty", "keyless"))
 
 
-def test_unreadable_files_are_skipped_named_and_counted_once(synthetic_root, tmp_path, capsys):
+@pytest.mark.parametrize("pipeline, keep", [("fast", 40), pytest.param("classic", 0.5, marks=pytest.mark.tensorflow)])
+def test_unreadable_files_are_skipped_named_and_counted_once(synthetic_root, tmp_path, capsys, pipeline, keep):
     import shutil
 
     data = tmp_path / "chest_xray"
     shutil.copytree(synthetic_root, data)
     victim = sorted((data / "train" / "NORMAL").iterdir())[0]
-    victim.write_bytes(victim.read_bytes()[:40])  # truncated inside the JPEG header
+    raw = victim.read_bytes()
+    victim.write_bytes(raw[:keep] if isinstance(keep, int) else raw[: int(len(raw) * keep)])  # header cut / body cut
     args = ["train", "--data", str(data), "--backbone", "cnn", "--head", "flatten_dense_dropout", "--weights", "none",
-            "--image-size", "32", "--epochs", "1", "--n-boot", "10", "--results", str(tmp_path / "runs")]
+            "--image-size", "32", "--epochs", "1", "--n-boot", "10", "--results", str(tmp_path / "runs"),
+            "--pipeline", pipeline]
     assert main(args) == 0
     metrics = json.loads((tmp_path / "runs" / "cnn" / "metrics.json").read_text())
     assert metrics["unreadable_skipped"] == 1
@@ -109,3 +112,19 @@ def test_bad_train_arguments_end_in_one_line(synthetic_root, tmp_path, capsys, a
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and named in err[-1] and "Traceback" not in "".join(err)
     assert not any(tmp_path.iterdir())  # nothing half-written: no run folder was started
+
+
+def test_data_names_every_file_and_folder_it_leaves_out(synthetic_root, tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "chest_xray"
+    shutil.copytree(synthetic_root, data)
+    victim = sorted((data / "train" / "PNEUMONIA").iterdir())[0]
+    victim.write_bytes(victim.read_bytes()[: len(victim.read_bytes()) // 2])  # the header alone still reads
+    (data / "train" / "NORMAL" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (data / "train" / "COVID").mkdir()
+    (data / "train" / "COVID" / "x.jpeg").write_bytes(victim.read_bytes())
+    assert main(["data", "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert f"unreadable {victim}: truncated JPEG" in out
+    assert ".DS_Store: not an image file" in out and "COVID (only NORMAL and PNEUMONIA are classes)" in out
