@@ -128,3 +128,16 @@ def test_data_names_every_file_and_folder_it_leaves_out(synthetic_root, tmp_path
     out = capsys.readouterr().out
     assert f"unreadable {victim}: truncated JPEG" in out
     assert ".DS_Store: not an image file" in out and "COVID (only NORMAL and PNEUMONIA are classes)" in out
+
+
+def test_weights_of_another_architecture_end_in_one_line(synthetic_root, tmp_path, capsys):
+    import keras
+
+    other = tmp_path / "mobilenet_v2_notop.weights.h5"
+    keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3)).save_weights(other)
+    code = main(["train", "--data", str(synthetic_root), "--backbone", "densenet121", "--weights", str(other),
+                 "--image-size", "32", "--results", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("pneumonet train: cannot load") and str(other) in err[-1]
+    assert not [line for line in err if "Warning" in line]
+    assert not (tmp_path / "runs" / "densenet121").exists()
