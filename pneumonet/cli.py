@@ -49,6 +49,8 @@ def _cmd_train(args):
                             image_size=args.image_size, pipeline=args.pipeline, augment=args.augment,
                             augment_on=args.augment_on, views=args.views, train=config)
     catalog = prepare_catalog(args.data, val_fraction=args.val_fraction, seed=args.seed)
+    for path, reason in catalog.attrs.get("unreadable", {}).items():
+        print(f"pneumonet train: skipped {path}: {reason}", file=sys.stderr)
     record = run_experiment(experiment, catalog, args.results, weights_dir=args.weights_dir,
                             cache_dir=args.cache_dir, n_boot=args.n_boot, overwrite=args.overwrite,
                             resume=args.resume, verbose=args.verbose)

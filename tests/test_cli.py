@@ -88,6 +88,7 @@ def test_unreadable_files_are_skipped_named_and_counted_once(synthetic_root, tmp
     assert main(args) == 0
     metrics = json.loads((tmp_path / "runs" / "cnn" / "metrics.json").read_text())
     assert metrics["unreadable_skipped"] == 1
+    assert f"skipped {victim}" in capsys.readouterr().err
 
 
 def test_missing_data_is_a_clear_error(tmp_path, capsys):
