@@ -211,6 +211,7 @@ def write_figures(run_dir, history, val_pred, test_pred, threshold, name):
     plot_roc(test_pred["label"], test_pred["prob"], name=name, threshold=threshold, ax=axes[1])
     plot_pr(test_pred["label"], test_pred["prob"], name=name, ax=axes[2])
     plot_calibration(test_pred["label"], test_pred["prob"], name=name, ax=axes[3])
+    axes[3].legend(loc="upper left", fontsize=8, framealpha=0.9)
     fig.suptitle(f"{name} on the test split (threshold chosen on val)")
     save_figure(fig, figures / "evaluation.png")
     plt.close("all")
