@@ -96,7 +96,7 @@ def _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boo
     augment = Augment() if experiment.augment and not in_model else None
     trainer = train_from_scratch if experiment.from_scratch else train_two_phase
     if experiment.pipeline == "fast":
-        arrays = {name: load_arrays(frame, size, cache_dir=cache_dir, progress=verbose > 0)
+        arrays = {name: load_arrays(frame, size, cache_dir=cache_dir, progress=verbose > 1)
                   for name, frame in frames.items()}
         frames = {name: kept for name, (_, _, kept) in arrays.items()}
         train = add_views(*arrays["train"][:2], k=experiment.views, seed=experiment.train.seed)
@@ -208,8 +208,15 @@ def write_figures(run_dir, history, val_pred, test_pred, threshold, name):
     save_figure(axes[0].figure, figures / "training_curves.png")
     fig, axes = plt.subplots(1, 4, figsize=(18, 4))
     plot_confusion_matrix(test_pred["label"], test_pred["prob"], threshold, ax=axes[0])
-    plot_roc(test_pred["label"], test_pred["prob"], name=name, threshold=threshold, ax=axes[1])
-    plot_pr(test_pred["label"], test_pred["prob"], name=name, ax=axes[2])
+    roc = plot_roc(test_pred["label"], test_pred["prob"], name=name, threshold=threshold, ax=axes[1])
+    pr = plot_pr(test_pred["label"], test_pred["prob"], name=name, ax=axes[2])
+    roc.line_.set_label(f"{name} (AUC {roc.roc_auc:.3f})")
+    pr.line_.set_label(f"{name} (AP {pr.average_precision:.3f})")
+    axes[1].set(xlabel="1 - specificity", ylabel="sensitivity", title="ROC")
+    axes[2].set(xlabel="recall (sensitivity)", ylabel="precision", title="Precision-recall")
+    axes[3].set(xlabel="mean predicted P(PNEUMONIA)", ylabel="fraction PNEUMONIA", title="Calibration")
+    for ax in axes[1:3]:
+        ax.legend(loc="lower left" if ax is axes[2] else "lower right", fontsize=8)
     plot_calibration(test_pred["label"], test_pred["prob"], name=name, ax=axes[3])
     axes[3].legend(loc="upper left", fontsize=8, framealpha=0.9)
     fig.suptitle(f"{name} on the test split (threshold chosen on val)")
