@@ -33,8 +33,9 @@ def quiet_tensorflow():
     _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # after start-up: C++ info, warnings and errors off
     with silenced_stderr():
         try:
-            import tensorflow  # noqa: F401
+            import tensorflow
             tensorflow.config.list_physical_devices()  # the CUDA probe ("failed call to cuInit") happens here
+            tensorflow.get_logger().setLevel("ERROR")  # e.g. "tf.function retracing" notes when models change
         except ImportError:
             pass
 

@@ -21,6 +21,12 @@ def _cmd_data(args):
         print(f"\n== {key} ==\n{summary[key]}")
     print(f"\nunreadable: {summary['unreadable']}, stray files skipped: {summary['skipped_files']}, "
           f"duplicate groups: {summary['duplicate_groups']}")
+    for _, row in catalog[catalog["error"].notna()].iterrows():
+        print(f"  unreadable {row['path']}: {row['error']}")
+    for path in catalog.attrs.get("skipped_paths", []):
+        print(f"  skipped {path}: not an image file")
+    for folder in catalog.attrs.get("extra_folders", []):
+        print(f"  not read: {folder} (only NORMAL and PNEUMONIA are classes)")
     print("\n== patient-level subsets ==")
     print(catalog.groupby(["subset", "class_name"]).size().unstack())
     if args.output:
@@ -43,6 +49,8 @@ def _cmd_train(args):
                             image_size=args.image_size, pipeline=args.pipeline, augment=args.augment,
                             augment_on=args.augment_on, views=args.views, train=config)
     catalog = prepare_catalog(args.data, val_fraction=args.val_fraction, seed=args.seed)
+    for path, reason in catalog.attrs.get("unreadable", {}).items():
+        print(f"pneumonet train: skipped {path}: {reason}", file=sys.stderr)
     record = run_experiment(experiment, catalog, args.results, weights_dir=args.weights_dir,
                             cache_dir=args.cache_dir, n_boot=args.n_boot, overwrite=args.overwrite,
                             resume=args.resume, verbose=args.verbose)
@@ -55,9 +63,13 @@ def _cmd_train(args):
 
 
 def _cmd_evaluate(args):
-    from pneumonet.evaluation import write_summary
+    from pneumonet.evaluation import load_runs, write_summary
 
-    table = write_summary(args.results)
+    skipped = {}
+    runs = load_runs(args.results, skipped=skipped)
+    for path, reason in skipped.items():
+        print(f"pneumonet evaluate: skipped {path}: {reason}", file=sys.stderr)
+    table = write_summary(args.results, runs)
     print(table[["model", "threshold", "Accuracy", "Sensitivity", "Specificity", "AUC", "False negatives"]]
           .to_string(index=False))
     print(f"\nwritten: {Path(args.results) / 'summary.csv'} and summary.md")
@@ -70,9 +82,12 @@ def _cmd_predict(args):
     from pneumonet.data import load_image
     from pneumonet.errors import ImageLoadError
     from pneumonet.evaluation import positive_probability
-    from pneumonet.models import load_model
+    from pneumonet.models import check_against_record, load_model
 
     model, meta = load_model(args.model)
+    mismatch = check_against_record(args.model)
+    if mismatch:
+        print(f"pneumonet predict: WARNING {mismatch}", file=sys.stderr)
     threshold = args.threshold if args.threshold is not None else meta.get("threshold", 0.5)
     size = tuple(meta.get("image_size") or model.input.shape[1:3])
     rows, images, failures = [], [], 0
@@ -131,6 +146,20 @@ def _cmd_run(args):
     return 0
 
 
+def _number(kind, low=None, high=None, low_open=False):
+    """An argparse type: ``kind`` (int or float) within [low, high] (``low_open``: strictly above low)."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}")
+        if low is not None and (value <= low if low_open else value < low) or high is not None and value > high:
+            bounds = f"{'above' if low_open else 'at least'} {low}" if high is None else f"in ({low}, {high}]"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {text}")
+        return value
+    return parse
+
+
 def build_parser():
     from pneumonet.models.heads import HEADS
     from pneumonet.models.registry import BACKBONES
@@ -146,10 +175,10 @@ def build_parser():
 
     p = sub.add_parser("data", help="catalog summary and the patient-level validation split")
     common(p)
-    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--val-fraction", type=_number(float, 0, 0.5, low_open=True), default=0.2)
     p.add_argument("--output", help="write the catalog (with subsets) to this CSV")
     p.add_argument("--synthetic", metavar="DIR", help="write a synthetic data set to DIR instead")
-    p.add_argument("--synthetic-size", type=int, default=64)
+    p.add_argument("--synthetic-size", type=_number(int, 16), default=64)
     p.set_defaults(func=_cmd_data)
 
     p = sub.add_parser("train", help="train and evaluate one model into results/<name>/")
@@ -158,25 +187,25 @@ def build_parser():
                    help=f"one of: {', '.join(sorted(BACKBONES))}")
     p.add_argument("--head", default="gap_dense_dropout", choices=sorted(HEADS), metavar="HEAD",
                    help=f"one of: {', '.join(sorted(HEADS))} (default gap_dense_dropout)")
-    p.add_argument("--views", type=int, default=0, help="augmented views of each training image, drawn once "
+    p.add_argument("--views", type=_number(int, 0), default=0, help="augmented views of each training image, drawn once "
                                                         "(cached training; default 0)")
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--weights", default="imagenet", help="imagenet, none, or a weights file")
     p.add_argument("--weights-dir", help="folder with <backbone>_notop.weights.h5 ($PNEUMONET_WEIGHTS)")
-    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--image-size", type=_number(int, 16), default=224)
     p.add_argument("--pipeline", choices=("fast", "classic"), default="fast")
     p.add_argument("--augment", action="store_true", help="rotation, shift, shear, zoom, brightness (no flips)")
     p.add_argument("--augment-on", choices=("model", "pipeline"), default="model",
                    help="model: an AffineAugment layer (fast everywhere); pipeline: a CPU warp per image")
-    p.add_argument("--epochs", type=int, default=10, help="phase-1 (head) epochs")
-    p.add_argument("--finetune-epochs", type=int, default=3)
-    p.add_argument("--unfreeze-last", type=int, default=4)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--lr-finetune", type=float, default=1e-5)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--val-fraction", type=float, default=0.2)
-    p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--epochs", type=_number(int, 1), default=10, help="phase-1 (head) epochs")
+    p.add_argument("--finetune-epochs", type=_number(int, 0), default=3)
+    p.add_argument("--unfreeze-last", type=_number(int, 0), default=4)
+    p.add_argument("--lr", type=_number(float, 0, low_open=True), default=1e-3)
+    p.add_argument("--lr-finetune", type=_number(float, 0, low_open=True), default=1e-5)
+    p.add_argument("--batch-size", type=_number(int, 1), default=32)
+    p.add_argument("--val-fraction", type=_number(float, 0, 0.5, low_open=True), default=0.2)
+    p.add_argument("--n-boot", type=_number(int, 2), default=1000)
     p.add_argument("--name", help="run name (default: the backbone)")
     p.add_argument("--results", default="runs", help="the run goes to RESULTS/NAME (default runs/)")
     p.add_argument("--cache-dir")
@@ -193,9 +222,9 @@ def build_parser():
     common(p)
     p.add_argument("--results", default="runs", help="folder of trained runs (*/model.keras + metrics.json)")
     p.add_argument("--runs", nargs="+", help="run names (default: every trained run in --results)")
-    p.add_argument("--n-images", type=int, default=64, help="images per split, half of each class")
+    p.add_argument("--n-images", type=_number(int, 2), default=64, help="images per split, half of each class")
     p.add_argument("--severities", type=int, nargs="+", default=[1, 2, 3], choices=(1, 2, 3))
-    p.add_argument("--val-fraction", type=float, default=0.2, help="as the runs were trained (default 0.2)")
+    p.add_argument("--val-fraction", type=_number(float, 0, 0.5, low_open=True), default=0.2, help="as the runs were trained (default 0.2)")
     p.add_argument("--cache-dir")
     p.set_defaults(func=_cmd_robustness)
 
@@ -214,7 +243,7 @@ def build_parser():
     p.add_argument("--cache-dir")
     p.add_argument("--pipeline", choices=("fast", "classic"))
     p.add_argument("--backbones", nargs="+")
-    p.add_argument("--n-boot", type=int)
+    p.add_argument("--n-boot", type=_number(int, 2))
     p.add_argument("--smoke", action="store_true", help="tiny images, one epoch, no pretrained weights")
     p.add_argument("--overwrite", action="store_true", help="replace the results folder when the job succeeds")
     p.add_argument("--download", action="store_true", help="download the data with kagglehub when missing")
@@ -239,7 +268,7 @@ def main(argv=None):
             return 2
     try:
         return args.func(args)
-    except (PneumonetError, FileExistsError, FileNotFoundError, ValueError) as exc:
+    except (PneumonetError, FileExistsError, FileNotFoundError, PermissionError, ValueError) as exc:
         # one line naming what was wrong; PNEUMONET_VERBOSE=1 shows the traceback as well
         if os.environ.get("PNEUMONET_VERBOSE"):
             raise

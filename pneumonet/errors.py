@@ -28,3 +28,7 @@ class ModelFileError(PneumonetError, ValueError):
 
 class DataUnavailableError(PneumonetError, RuntimeError):
     """No data folder was found and the data set cannot be downloaded."""
+
+
+class CheckpointError(PneumonetError, RuntimeError):
+    """An interrupted run cannot be resumed exactly: its checkpoint is inconsistent, or the arguments differ."""

@@ -4,6 +4,8 @@ The notebooks and the ``pneumonet train`` command both call ``run_experiment``; 
 """
 
 import dataclasses
+import hashlib
+import json
 import time
 from pathlib import Path
 
@@ -11,10 +13,11 @@ import keras
 import pandas as pd
 
 from pneumonet.data import assign_subsets, build_catalog, drop_unreadable, inspect_images, subset
-from pneumonet.evaluation import evaluate_predictions, new_run_dir, prediction_frame, write_run
-from pneumonet.errors import WeightsUnavailableError
-from pneumonet.io import save_figure, write_json
-from pneumonet.models import build_model, save_model, update_metadata
+from pneumonet.evaluation import claim_run, evaluate_predictions, new_run_dir, prediction_frame, write_run
+from pneumonet.errors import CheckpointError, WeightsUnavailableError
+from pneumonet.io import read_json, save_figure, write_json
+from pneumonet.models import build_model, file_sha256, save_model
+from pneumonet.models.registry import get_backbone
 from pneumonet.pipelines import Augment, load_arrays
 from pneumonet.pipelines.views import add_views
 from pneumonet.training import TrainConfig, train_from_scratch, train_two_phase
@@ -40,6 +43,10 @@ class Experiment:
             raise ValueError(f"augment_on must be 'model' or 'pipeline'. Received: augment_on={self.augment_on!r}")
         if self.pipeline not in ("fast", "classic"):
             raise ValueError(f"pipeline must be 'fast' or 'classic'. Received: pipeline={self.pipeline!r}")
+        minimum = get_backbone(self.backbone).min_size  # also refuses an unknown backbone, naming it
+        if not isinstance(self.image_size, int) or self.image_size < minimum:
+            raise ValueError(f"image_size must be an integer of at least {minimum} for {self.backbone}. "
+                             f"Received: image_size={self.image_size!r}")
         if not isinstance(self.views, int) or self.views < 0:
             raise ValueError(f"views must be a non-negative integer. Received: views={self.views!r}")
         if self.views and self.pipeline != "fast":
@@ -63,22 +70,33 @@ def run_experiment(experiment, catalog, results_dir, weights_dir=None, cache_dir
                    overwrite=False, verbose=1, threshold_method="youden", resume=False):
     """Train and evaluate ``experiment`` on ``catalog``; returns the metrics record written to metrics.json.
 
-    ``resume=True`` continues an interrupted run of the same name from its last finished epoch.
+    ``resume=True`` continues an interrupted run of the same name from its last finished epoch. The run folder
+    is claimed for the whole call: a second process writing the same run is refused.
     """
+    with claim_run(Path(results_dir) / experiment.name):
+        return _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boot, overwrite, verbose,
+                            threshold_method, resume)
+
+
+def _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boot, overwrite, verbose,
+                 threshold_method, resume):
     start = time.time()
     new_run_dir(results_dir, experiment.name, overwrite=overwrite, create=False)  # refuse to clobber, first
+    signature = run_signature(experiment, catalog)
+    check_resume(Path(results_dir) / experiment.name / "checkpoints", signature, resume, overwrite)
     in_model = experiment.augment and experiment.augment_on == "model" and experiment.pipeline == "fast"
     keras.utils.set_random_seed(experiment.train.seed)  # initial head weights too: same seed, same run
     model = build_model(experiment.backbone, head=experiment.head, weights=experiment.weights,
                         image_size=experiment.image_size, weights_dir=weights_dir,
                         augment=Augment() if in_model else None)
     run_dir = new_run_dir(results_dir, experiment.name, overwrite=overwrite)  # only once the model exists
+    write_json(run_dir / "checkpoints" / "signature.json", signature)
     size = (experiment.image_size, experiment.image_size)
     frames = {name: subset(catalog, name) for name in ("train", "val", "test")}
     augment = Augment() if experiment.augment and not in_model else None
     trainer = train_from_scratch if experiment.from_scratch else train_two_phase
     if experiment.pipeline == "fast":
-        arrays = {name: load_arrays(frame, size, cache_dir=cache_dir, progress=verbose > 0)
+        arrays = {name: load_arrays(frame, size, cache_dir=cache_dir, progress=verbose > 1)
                   for name, frame in frames.items()}
         frames = {name: kept for name, (_, _, kept) in arrays.items()}
         train = add_views(*arrays["train"][:2], k=experiment.views, seed=experiment.train.seed)
@@ -99,11 +117,43 @@ def run_experiment(experiment, catalog, results_dir, weights_dir=None, cache_dir
                        extra={"best_epoch": result.best_epoch, "best_val_auc": result.best_val_auc,
                               "train_seconds": round(result.seconds, 1),
                               "total_seconds": round(time.time() - start, 1),
-                              "unreadable_skipped": sum(len(f.attrs.get("unreadable", {})) for f in frames.values()),
-                              "model_file": model_path.name})
-    update_metadata(model_path, threshold=evaluation["threshold"])
+                              "unreadable_skipped": len(set().union(*(f.attrs.get("unreadable", {})
+                                                                        for f in frames.values()))),
+                              "model_file": model_path.name, "model_sha256": file_sha256(model_path)})
     write_figures(run_dir, result.history, val_pred, test_pred, evaluation["threshold"], experiment.name)
     return record
+
+
+def run_signature(experiment, catalog):
+    """What a resumed run must share with the interrupted one: every setting, and the images of each subset."""
+    subsets = {name: sorted(map(str, subset(catalog, name)["path"])) for name in ("train", "val", "test")}
+    return {"experiment": json.loads(json.dumps(dataclasses.asdict(experiment), default=str)),
+            "subsets": {name: hashlib.sha256("\n".join(paths).encode()).hexdigest()[:16]
+                        for name, paths in subsets.items()}}
+
+
+def check_resume(checkpoints, signature, resume, overwrite):
+    """Refuse to discard an interrupted run silently, and to resume one with other arguments or images."""
+    interrupted = (checkpoints / "state.json").exists()
+    if interrupted and not resume and not overwrite:
+        raise FileExistsError(f"{checkpoints.parent} holds an interrupted run; pass --resume to continue it or "
+                              "--overwrite to start again")
+    saved = checkpoints / "signature.json"
+    if resume and interrupted and saved.exists():
+        before = read_json(saved)
+        differences = [f"{key}: {old!r} -> {new!r}" for key, old, new in _differences(before, signature)]
+        if differences:
+            raise CheckpointError(f"cannot resume {checkpoints.parent} with other arguments or data ("
+                                  + "; ".join(differences) + "); use the original ones, or --overwrite to start again")
+
+
+def _differences(before, now, prefix=""):
+    for key in sorted(set(before) | set(now)):
+        a, b = before.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            yield from _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            yield f"{prefix}{key}", a, b
 
 
 def train_lineup(lineup, catalog, results_dir, weights_dir=None, cache_dir=None, n_boot=1000, overwrite=False,
@@ -158,9 +208,17 @@ def write_figures(run_dir, history, val_pred, test_pred, threshold, name):
     save_figure(axes[0].figure, figures / "training_curves.png")
     fig, axes = plt.subplots(1, 4, figsize=(18, 4))
     plot_confusion_matrix(test_pred["label"], test_pred["prob"], threshold, ax=axes[0])
-    plot_roc(test_pred["label"], test_pred["prob"], name=name, threshold=threshold, ax=axes[1])
-    plot_pr(test_pred["label"], test_pred["prob"], name=name, ax=axes[2])
+    roc = plot_roc(test_pred["label"], test_pred["prob"], name=name, threshold=threshold, ax=axes[1])
+    pr = plot_pr(test_pred["label"], test_pred["prob"], name=name, ax=axes[2])
+    roc.line_.set_label(f"{name} (AUC {roc.roc_auc:.3f})")
+    pr.line_.set_label(f"{name} (AP {pr.average_precision:.3f})")
+    axes[1].set(xlabel="1 - specificity", ylabel="sensitivity", title="ROC")
+    axes[2].set(xlabel="recall (sensitivity)", ylabel="precision", title="Precision-recall")
+    axes[3].set(xlabel="mean predicted P(PNEUMONIA)", ylabel="fraction PNEUMONIA", title="Calibration")
+    for ax in axes[1:3]:
+        ax.legend(loc="lower left" if ax is axes[2] else "lower right", fontsize=8)
     plot_calibration(test_pred["label"], test_pred["prob"], name=name, ax=axes[3])
+    axes[3].legend(loc="upper left", fontsize=8, framealpha=0.9)
     fig.suptitle(f"{name} on the test split (threshold chosen on val)")
     save_figure(fig, figures / "evaluation.png")
     plt.close("all")

@@ -22,7 +22,14 @@ def setup(data_dir=None, results_dir="../runs/notebooks", profile=None, smoke=Fa
     ``data/chest_xray``, then a kagglehub download in Colab), create the results folder, pick the profile
     (the GPU one when Keras sees a GPU). Smoke runs use no pretrained weights. Returns a ``Session``."""
     quiet_tensorflow()
+    import warnings
+
+    import keras
     import pandas as pd
+
+    keras.utils.disable_interactive_logging()  # no progress bars (with terminal codes) from any predict call
+    # Keras warns when a model built on a named input is called with a plain array: harmless, and noisy
+    warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
 
     from pneumonet.data import resolve_data_dir
     from pneumonet.lineup import PROFILES, detect_profile

@@ -47,6 +47,49 @@ def test_data_train_evaluate_predict(tmp_path, capsys):
     assert line["threshold"] == pytest.approx(metrics["threshold"], abs=1e-4)
     assert line["decision"] in ("NORMAL", "PNEUMONIA")
 
+    # a symlink loop among the images: named on one line, the good image still gets its result
+    loop = tmp_path / "loop.jpeg"
+    loop.symlink_to(loop)
+    assert main(["predict", str(loop), image, "--model", str(results / "cnn" / "model.keras")]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out.strip().splitlines()[-1])["image"] == image
+    assert str(loop) in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+    # integrity: metrics.json records the model's hash; a model changed afterwards is flagged by predict
+    from pneumonet.models import file_sha256, update_metadata
+
+    model_file = results / "cnn" / "model.keras"
+    assert metrics["model_sha256"] == file_sha256(model_file)
+    update_metadata(model_file, threshold=0.01)  # altered inside a valid archive
+    assert main(["predict", image, "--model", str(model_file)]) == 0
+    assert "does not match" in capsys.readouterr().err
+
+    # one bad metrics.json never blocks the summary of the others, and is named
+    for name, text in (("truncated", '{"run": "x", "test": {'), ("empty", ""), ("keyless", '{"run": "k"}')):
+        (results / name).mkdir()
+        (results / name / "metrics.json").write_text(text)
+    assert main(["evaluate", "--results", str(results)]) == 0
+    out, err = capsys.readouterr()
+    assert "cnn" in out and all(f"{name}/metrics.json" in err for name in ("truncated", "empty", "keyless"))
+
+
+@pytest.mark.parametrize("pipeline, keep", [("fast", 40), pytest.param("classic", 0.5, marks=pytest.mark.tensorflow)])
+def test_unreadable_files_are_skipped_named_and_counted_once(synthetic_root, tmp_path, capsys, pipeline, keep):
+    import shutil
+
+    data = tmp_path / "chest_xray"
+    shutil.copytree(synthetic_root, data)
+    victim = sorted((data / "train" / "NORMAL").iterdir())[0]
+    raw = victim.read_bytes()
+    victim.write_bytes(raw[:keep] if isinstance(keep, int) else raw[: int(len(raw) * keep)])  # header cut / body cut
+    args = ["train", "--data", str(data), "--backbone", "cnn", "--head", "flatten_dense_dropout", "--weights", "none",
+            "--image-size", "32", "--epochs", "1", "--n-boot", "10", "--results", str(tmp_path / "runs"),
+            "--pipeline", pipeline]
+    assert main(args) == 0
+    metrics = json.loads((tmp_path / "runs" / "cnn" / "metrics.json").read_text())
+    assert metrics["unreadable_skipped"] == 1
+    assert f"skipped {victim}" in capsys.readouterr().err
+
 
 def test_missing_data_is_a_clear_error(tmp_path, capsys):
     assert main(["data", "--data", str(tmp_path / "nowhere")]) == 2
@@ -54,7 +97,12 @@ def test_missing_data_is_a_clear_error(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, named", [(["--backbone", "foonet"], "--backbone"), (["--head", "nohead"], "--head"),
-                                         (["--epochs", "-1"], "epochs_head=-1"), (["--views", "-2"], "views=-2")])
+                                         (["--epochs", "-1"], "--epochs"), (["--epochs", "0"], "--epochs"),
+                                         (["--views", "-2"], "--views"), (["--image-size", "0"], "--image-size"),
+                                         (["--n-boot", "0"], "--n-boot"), (["--lr", "-1"], "--lr"),
+                                         (["--batch-size", "0"], "--batch-size"),
+                                         (["--val-fraction", "1.5"], "--val-fraction"),
+                                         (["--image-size", "24", "--backbone", "vgg16"], "image_size=24")])
 def test_bad_train_arguments_end_in_one_line(synthetic_root, tmp_path, capsys, args, named):
     argv = ["train", "--data", str(synthetic_root), "--backbone", "cnn", "--weights", "none", "--image-size", "32",
             "--results", str(tmp_path), *args]
@@ -64,3 +112,33 @@ def test_bad_train_arguments_end_in_one_line(synthetic_root, tmp_path, capsys, a
         code = exit_.code
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and named in err[-1] and "Traceback" not in "".join(err)
+    assert not any(tmp_path.iterdir())  # nothing half-written: no run folder was started
+
+
+def test_data_names_every_file_and_folder_it_leaves_out(synthetic_root, tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "chest_xray"
+    shutil.copytree(synthetic_root, data)
+    victim = sorted((data / "train" / "PNEUMONIA").iterdir())[0]
+    victim.write_bytes(victim.read_bytes()[: len(victim.read_bytes()) // 2])  # the header alone still reads
+    (data / "train" / "NORMAL" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (data / "train" / "COVID").mkdir()
+    (data / "train" / "COVID" / "x.jpeg").write_bytes(victim.read_bytes())
+    assert main(["data", "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert f"unreadable {victim}: truncated JPEG" in out
+    assert ".DS_Store: not an image file" in out and "COVID (only NORMAL and PNEUMONIA are classes)" in out
+
+
+def test_weights_of_another_architecture_end_in_one_line(synthetic_root, tmp_path, capsys):
+    import keras
+
+    other = tmp_path / "mobilenet_v2_notop.weights.h5"
+    keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3)).save_weights(other)
+    code = main(["train", "--data", str(synthetic_root), "--backbone", "densenet121", "--weights", str(other),
+                 "--image-size", "32", "--results", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("pneumonet train: cannot load") and str(other) in err[-1]
+    assert not [line for line in err if "Warning" in line]
+    assert not (tmp_path / "runs" / "densenet121").exists()

@@ -92,3 +92,24 @@ def test_predict_command_names_bad_files(hostile, trained_cnn, tmp_path, capsys)
     assert out.count("p_pneumonia") == 3 and (tmp_path / "g.png").exists()
     for path in bad:
         assert str(path) in err
+
+
+def test_data_figures_skip_and_name_an_unreadable_image(synthetic_root, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    from pneumonet.data import build_catalog, inspect_images
+    from pneumonet.plots import plot_image_sizes, plot_intensity_histograms, plot_sample_grid
+
+    data = tmp_path / "chest_xray"
+    shutil.copytree(synthetic_root, data)
+    victim = sorted((data / "val" / "NORMAL").iterdir())[0]
+    victim.write_bytes(victim.read_bytes()[: len(victim.read_bytes()) // 3])  # truncated: the header still reads
+    catalog = inspect_images(build_catalog(data), progress=False)
+    first = pd.concat([catalog[catalog.path == str(victim)], catalog[catalog.path != str(victim)]])
+    with pytest.warns(UserWarning, match=victim.name):
+        axes = plot_sample_grid(first.assign(_order=range(len(first))), n_per_class=3, image_size=(32, 32), seed=0)
+        plot_intensity_histograms(first[first.class_name == "NORMAL"], n_per_class=1000, image_size=(32, 32))
+    assert sum(len(ax.images) for ax in axes.ravel()) == 6  # three readable images per class all the same
+    plot_image_sizes(catalog)

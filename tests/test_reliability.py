@@ -94,3 +94,86 @@ def test_offline_download_fails_within_seconds(monkeypatch):
     with pytest.raises(DataUnavailableError, match="PNEUMONET_DATA"):
         download_with_kagglehub()
     assert time.time() - start < 5
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL inside a process: nothing after it runs, no clean-up."""
+
+
+def _kill_when_state_written(monkeypatch, at_generation):
+    """Kill the run just before ``state.json`` of checkpoint ``at_generation`` is written: its weight and
+    optimizer files are already on disk, the state file still describes the previous checkpoint."""
+    import pneumonet.training.loop as loop
+
+    real = loop.write_json
+
+    def write_json(path, obj):
+        if path.name == "state.json" and obj["generation"] == at_generation:
+            raise _Killed()
+        return real(path, obj)
+
+    monkeypatch.setattr(loop, "write_json", write_json)
+
+
+def test_a_kill_inside_the_checkpoint_window_resumes_exactly(synthetic_arrays, tmp_path, monkeypatch):
+    train, val = synthetic_arrays["train"], synthetic_arrays["val"]
+    config = TrainConfig(epochs_head=4, patience=8, seed=5)
+
+    def run(run_dir, resume=False):
+        keras.utils.set_random_seed(5)
+        model = build_model("cnn", head="flatten_dense_dropout", image_size=48)
+        return train_from_scratch(model, train[:2], val[:2], config, run_dir=run_dir, resume=resume, verbose=0,
+                                  predict={"val": val[0]})
+
+    straight = run(tmp_path / "straight")
+    with monkeypatch.context() as patch:
+        _kill_when_state_written(patch, at_generation=3)
+        with pytest.raises(_Killed):
+            run(tmp_path / "killed")
+    state = json.loads((tmp_path / "killed" / "checkpoints" / "state.json").read_text())
+    assert state["generation"] == 2  # the interrupted checkpoint never became current
+    resumed = run(tmp_path / "killed", resume=True)
+    np.testing.assert_allclose(resumed.history["loss"], straight.history["loss"], rtol=1e-4)
+    np.testing.assert_allclose(resumed.history["val_auc"], straight.history["val_auc"], atol=1e-5)
+    np.testing.assert_allclose(resumed.predictions["val"], straight.predictions["val"], atol=1e-5)
+
+
+def test_an_interrupted_run_is_neither_discarded_nor_resumed_with_other_arguments(synthetic_root, tmp_path,
+                                                                                  monkeypatch, capsys):
+    from pneumonet.cli import main
+
+    args = ["train", "--data", str(synthetic_root), "--backbone", "cnn", "--head", "flatten_dense_dropout",
+            "--weights", "none", "--image-size", "32", "--epochs", "3", "--n-boot", "10", "--results",
+            str(tmp_path), "--verbose", "0"]
+    with monkeypatch.context() as patch:
+        _kill_when_state_written(patch, at_generation=2)
+        with pytest.raises(_Killed):
+            main(args)
+    history = (tmp_path / "cnn" / "history.csv").read_text()
+    assert main(args) == 2  # a fresh start would silently discard the interrupted run
+    assert "interrupted run" in capsys.readouterr().err and (tmp_path / "cnn" / "history.csv").read_text() == history
+    assert main(args + ["--resume", "--seed", "7", "--lr", "0.01"]) == 2
+    err = capsys.readouterr().err
+    assert "seed: 42 -> 7" in err and "lr_head: 0.001 -> 0.01" in err and "subsets.train" in err  # a new split
+    assert main(args + ["--resume"]) == 0  # the original arguments resume
+    metrics = json.loads((tmp_path / "cnn" / "metrics.json").read_text())
+    assert metrics["config"]["train"]["epochs_head"] == 3
+
+
+def test_two_writers_of_one_run_the_second_is_refused(synthetic_root, tmp_path, capsys):
+    from pneumonet.cli import main
+    from pneumonet.evaluation import claim_run
+
+    args = ["train", "--data", str(synthetic_root), "--backbone", "cnn", "--head", "flatten_dense_dropout",
+            "--weights", "none", "--image-size", "32", "--epochs", "1", "--n-boot", "10", "--results",
+            str(tmp_path), "--verbose", "0"]
+    with claim_run(tmp_path / "cnn"):  # another process is training "cnn" right now
+        assert main(args) == 2
+        assert "another pneumonet process" in capsys.readouterr().err
+        assert not (tmp_path / "cnn").exists()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / ".cnn.lock").write_text(str(dead.pid))  # left behind by a killed run: taken over
+    assert main(args) == 0 and (tmp_path / "cnn" / "metrics.json").exists()
+    assert not (tmp_path / ".cnn.lock").exists()
+    assert main(args) == 2 and "overwrite" in capsys.readouterr().err  # finished: kept without --overwrite

@@ -62,10 +62,11 @@ def build_catalog(root, splits=SPLITS):
     subtype_label (0 normal, 1 bacteria, 2 virus: the 3-class target).
 
     Hidden and non-image files (``.DS_Store``, ``Thumbs.db``) are skipped; how many is in
-    ``catalog.attrs["skipped"]`` with their paths in ``catalog.attrs["skipped_paths"]``.
+    ``catalog.attrs["skipped"]`` with their paths in ``catalog.attrs["skipped_paths"]``. Folders beside NORMAL and
+    PNEUMONIA (another class) are not read; they are listed in ``catalog.attrs["extra_folders"]``.
     """
     root = find_data_root(root)
-    rows, skipped = [], []
+    rows, skipped, extra_folders = [], [], []
     for split in splits:
         split_dir = root / split
         if not split_dir.is_dir():
@@ -86,8 +87,10 @@ def build_catalog(root, splits=SPLITS):
                 rows.append((str(path), split, label, class_name, subtype, patient_id, path.name, subtype_label))
             if len(rows) == n_before:
                 raise DataLayoutError(f"empty class folder: {class_dir} has no .jpeg/.jpg/.png images")
+        extra_folders += [str(p) for p in sorted(split_dir.iterdir())
+                          if p.is_dir() and p.name not in CLASS_NAMES and not p.name.startswith(".")]
     catalog = pd.DataFrame(rows, columns=COLUMNS)
-    catalog.attrs.update(root=str(root), skipped=len(skipped), skipped_paths=skipped)
+    catalog.attrs.update(root=str(root), skipped=len(skipped), skipped_paths=skipped, extra_folders=extra_folders)
     return catalog
 
 
@@ -98,8 +101,15 @@ def inspect_images(catalog, n_jobs=8, hashes=True, progress=True):
     """
     def one(path):
         info = image_info(path)
-        if hashes:
-            info["md5"] = hashlib.md5(Path(path).read_bytes()).hexdigest() if info["error"] is None else None
+        if info["error"] is None and (hashes or info["format"] == "JPEG"):
+            data = Path(path).read_bytes()
+            # a JPEG cut short still has a readable header; its end-of-image marker is what is missing
+            if info["format"] == "JPEG" and data.rstrip(b"\x00\r\n")[-2:] != b"\xff\xd9":
+                info["error"] = "truncated JPEG (no end-of-image marker)"
+            if hashes:
+                info["md5"] = hashlib.md5(data).hexdigest() if info["error"] is None else None
+        elif hashes:
+            info["md5"] = None
         return info
 
     with ThreadPoolExecutor(max_workers=n_jobs) as pool:

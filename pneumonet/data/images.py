@@ -20,6 +20,8 @@ def open_image(path, max_pixels=MAX_PIXELS):
             raise ImageLoadError(path, "empty file (0 bytes)")
     except FileNotFoundError:
         raise ImageLoadError(path, "file not found") from None
+    except OSError as exc:  # a symlink loop, a permission problem
+        raise ImageLoadError(path, f"cannot read ({exc.strerror or exc})") from None
     try:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that: make every bomb an error.

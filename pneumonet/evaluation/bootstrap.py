@@ -33,6 +33,8 @@ def bootstrap_samples(n, groups=None, n_boot=1000, seed=0):
 def bootstrap_ci(y_true, y_prob, threshold=0.5, groups=None, n_boot=1000, seed=0, level=0.95,
                  metric_names=INTERVAL_METRICS):
     """{metric: {"value", "low", "high"}}: the point estimate on all data and a percentile interval."""
+    if not isinstance(n_boot, (int, np.integer)) or n_boot < 2:
+        raise ValueError(f"n_boot must be an integer of at least 2 (1000 is usual). Received: n_boot={n_boot!r}")
     y_true, y_prob = np.asarray(y_true), np.asarray(y_prob)
     point = binary_metrics(y_true, y_prob, threshold)
     draws = {name: [] for name in metric_names}

@@ -3,8 +3,10 @@
 The threshold is chosen on validation predictions only, then applied unchanged to test.
 """
 
+import contextlib
 import hashlib
 import importlib.metadata
+import os
 import platform
 from pathlib import Path
 
@@ -49,6 +51,53 @@ def new_run_dir(results_root, name, overwrite=False, create=True):
     if create:
         (run_dir / "figures").mkdir(parents=True, exist_ok=True)
     return run_dir
+
+
+@contextlib.contextmanager
+def claim_run(run_dir):
+    """Hold ``run_dir`` for this process for the whole block: a second writer of the same run is refused.
+
+    The claim is a lock file beside the folder, created exclusively (atomic on every file system); one left by a
+    process that no longer runs (killed) is taken over.
+    """
+    run_dir = Path(run_dir)
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock = run_dir.with_name(f".{run_dir.name}.lock")
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            owner = _lock_owner(lock)
+            if owner is not None and _alive(owner):
+                raise FileExistsError(f"{run_dir} is being written by another pneumonet process (pid {owner}); "
+                                      "wait for it to finish or choose another run name") from None
+            lock.unlink(missing_ok=True)  # left by a killed process
+    else:
+        raise FileExistsError(f"cannot claim {run_dir}: {lock} keeps reappearing")
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    try:
+        yield run_dir
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _lock_owner(lock):
+    try:
+        return int(lock.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def evaluate_predictions(val, test, threshold_method="youden", target_sensitivity=0.95, n_boot=1000, seed=0):
@@ -109,11 +158,25 @@ TABLE_COLUMNS = [("accuracy", "Accuracy"), ("loss", "Loss"), ("precision", "Prec
                  ("roc_auc", "AUC"), ("fn", "False negatives")]
 
 
-def load_runs(results_root):
-    """Every ``metrics.json`` below ``results_root`` (one level), by run name."""
+def load_runs(results_root, skipped=None):
+    """Every readable ``metrics.json`` below ``results_root`` (one level), by run name.
+
+    A file that is truncated, not JSON, or lacks the test metrics is left out and, when ``skipped`` (a dict) is
+    given, recorded there as path -> reason: one bad run never blocks the others.
+    """
     runs = {}
     for path in sorted(Path(results_root).glob("*/metrics.json")):
-        runs[path.parent.name] = read_json(path)
+        try:
+            record = read_json(path)
+            missing = [key for key in ("test", "test_at_0.5", "threshold") if key not in record]
+            if missing:
+                raise ValueError(f"no {', '.join(missing)} in it")
+            record["test"]["_meta"]["threshold"]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            if skipped is not None:
+                skipped[str(path)] = f"{type(exc).__name__}: {exc}"
+            continue
+        runs[path.parent.name] = record
     return runs
 
 

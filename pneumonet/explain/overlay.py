@@ -31,7 +31,17 @@ def plot_gradcam_grid(images, cams, titles=None, ncols=4, alpha=0.4, axes=None):
             ax.imshow(overlay(images[index], cams[index], alpha))
             if titles is not None:
                 ax.set_title(titles[index], fontsize=8)
+    add_heat_colorbar(axes)
     return axes
+
+
+def add_heat_colorbar(axes, cmap="jet"):
+    """One colour bar for a grid of overlays: what the colours of the heatmap mean. Returns it."""
+    axes = np.asarray(axes).ravel()
+    mappable = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, 1), cmap=cmap)
+    bar = axes[0].figure.colorbar(mappable, ax=list(axes), fraction=0.02, pad=0.01)
+    bar.set_label("Grad-CAM heat (normalised per image): evidence for the explained class")
+    return bar
 
 
 def outcome_labels(y_true, y_prob, threshold):
@@ -65,4 +75,5 @@ def plot_models_side_by_side(images, cams_by_model, titles=None, alpha=0.4, axes
             axes[row, col].set_title(name, fontsize=8)
         for ax in axes[row]:
             ax.axis("off")
+    add_heat_colorbar(axes[:, 1:] if len(names) else axes)
     return axes

@@ -6,10 +6,12 @@ layer included) stays reachable from ``model.inputs``: no nested sub-model, no "
 """
 
 import dataclasses
+import warnings
 
 import keras
 import numpy as np
 
+from pneumonet.errors import WeightsUnavailableError
 from pneumonet.models.heads import apply_layers, get_head, head_layers
 from pneumonet.models.layers import AffineAugment, BackbonePreprocess, RandomBrightnessContrast, ToRGB
 from pneumonet.models.registry import get_backbone
@@ -75,7 +77,7 @@ def build_model(backbone, head="gap_dense_dropout", weights=None, image_size=Non
     body = spec.constructor(input_tensor=x, weights=None)
     if source is not None:
         # load into a stand-alone twin (Keras' own loaders, any format), then copy into the flat graph
-        twin = spec.constructor(input_tensor=None, weights=source, input_shape=(*image_size, 3))
+        twin = _load_twin(spec, source, image_size)
         copy_weights(twin, body)
         del twin
     outputs = apply_layers(head_layers(head_spec), body.output)
@@ -86,6 +88,19 @@ def build_model(backbone, head="gap_dense_dropout", weights=None, image_size=Non
                               "weights_source": None if source is None else str(source),
                               "gradcam_layer": spec.gradcam_layer}
     return model
+
+
+def _load_twin(spec, source, image_size):
+    """The backbone alone with the weights of ``source``; a file made for another architecture is one
+    ``WeightsUnavailableError`` naming it, not hundreds of Keras warnings and a traceback."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Keras warns once per layer it cannot fill before it raises
+            return spec.constructor(input_tensor=None, weights=source, input_shape=(*image_size, 3))
+    except (ValueError, OSError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsUnavailableError(f"cannot load {source} into {spec.name}: {first} (a file made for another "
+                                      "architecture or input size?)") from None
 
 
 def _head_name(head):

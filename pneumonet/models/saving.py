@@ -4,6 +4,7 @@ Loading is safe: the file must be a Keras zip archive, Keras' ``safe_mode`` stay
 and nothing is unpickled.
 """
 
+import hashlib
 import json
 import zipfile
 from pathlib import Path
@@ -36,6 +37,28 @@ def read_metadata(path):
         if METADATA_MEMBER not in archive.namelist():
             return {}
         return json.loads(archive.read(METADATA_MEMBER))
+
+
+def file_sha256(path):
+    """sha256 of a file's bytes: ``metrics.json`` records it, so a model file that changed later is noticed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_against_record(path):
+    """A one-line warning when ``metrics.json`` beside the model recorded another hash, else None."""
+    record_path = Path(path).parent / "metrics.json"
+    try:
+        recorded = json.loads(record_path.read_text()).get("model_sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if recorded and recorded != file_sha256(path):
+        return (f"{path} does not match the model that produced {record_path} (sha256 differs): its results "
+                "may not describe this file")
+    return None
 
 
 def update_metadata(path, **fields):

@@ -21,8 +21,8 @@ def load_arrays(frame, image_size, cache_dir=None, progress=True, label_column="
     images, errors = cached_images(frame["path"].tolist(), image_size, cache_dir=cache_dir, progress=progress)
     keep = ~frame["path"].isin(set(errors)).to_numpy()
     if errors:
-        listed = "; ".join(f"{p}: {r}" for p, r in list(errors.items())[:5])
-        warnings.warn(f"skipped {len(errors)} unreadable image(s): {listed}", stacklevel=2)
+        listed = "".join(f"\n  {p}: {r}" for p, r in errors.items())
+        warnings.warn(f"skipped {len(errors)} unreadable image(s):{listed}", stacklevel=2)
     kept = frame[keep].reset_index(drop=True)
     kept.attrs.update(frame.attrs)
     kept.attrs["unreadable"] = {**frame.attrs.get("unreadable", {}), **errors}

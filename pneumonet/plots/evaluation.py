@@ -116,6 +116,6 @@ def plot_deletion(deletion, name=None, ax=None):
            title=f"Deletion check{f', {name}' if name else ''}: {'passed' if deletion['passed'] else 'FAILED'}")
     if not deletion["passed"]:
         ax.text(0.02, 0.02, deletion["reason"], transform=ax.transAxes, fontsize=8, wrap=True, va="bottom")
-    ax.legend(loc="upper right", fontsize=9)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=9)
     ax.grid(alpha=0.3)
     return ax

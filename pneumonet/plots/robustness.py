@@ -17,7 +17,7 @@ def plot_robustness(frame, split="val", axes=None):
     palette = dict(zip(sorted(frame["run"].unique()), sns.color_palette("colorblind")))
     for ax, metric, label in ((axes[0], "auc", "AUC"), (axes[1], "specificity", "specificity at stored threshold")):
         sns.pointplot(data=shifted, x="shift", y=metric, hue="run", palette=palette, errorbar=("pi", 100),
-                      dodge=0.5, linestyle="none", markers="o", capsize=0.1, ax=ax)
+                      dodge=0.5 if len(palette) > 1 else False, linestyle="none", markers="o", capsize=0.1, ax=ax)
         for run, rows in frame[frame["shift"] == "none"].groupby("run"):
             ax.axhline(rows[metric].iloc[0], color=palette[run], linestyle="--", linewidth=1)
         ax.set(ylabel=label, xlabel="")

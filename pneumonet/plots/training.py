@@ -13,7 +13,8 @@ def plot_history(history, metrics=("loss", "auc"), axes=None, name=None):
     for ax, metric in zip(axes, metrics):
         for column, style in ((metric, "-o"), (f"val_{metric}", "-s")):
             if column in history:
-                ax.plot(history["epoch"], history[column], style, label=column, markersize=3)
+                label = ("validation" if column.startswith("val_") else "training (augmented, dropout on)")
+                ax.plot(history["epoch"], history[column], style, label=label, markersize=3)
         if boundary == boundary and boundary is not None:  # not NaN: phase 2 happened
             ax.axvline(boundary - 0.5, color="grey", linestyle="--", label="fine-tuning starts")
         if "val_auc" in history and f"val_{metric}" in history and history["val_auc"].notna().any():

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pneumonet.errors import CheckpointError
 from pneumonet.io import atomic_path, read_json, write_csv, write_json
 from pneumonet.models.layers import seed_generator_of
 
@@ -45,17 +46,33 @@ class RunState:
         self.dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.rows, self.best_value, self.best_epoch, self.best_weights = [], -np.inf, None, None
         self.phases = {}  # phase -> {"done", "wait", "best", "plateau_wait", "lr", "stopped"}
+        self.generation, self.slot = 0, None  # of the last checkpoint written or restored
 
     # -- persistence -------------------------------------------------------------------------------------------
     def save(self, optimizer):
+        """Checkpoint after an epoch. Weights and optimizer go to the slot the last checkpoint did not use, and
+        ``state.json``, written last, names the slot and its generation: a kill at any moment leaves one
+        complete, matching checkpoint (the previous one until the new state file is in place)."""
         if self.dir is None:
             return
-        _save_arrays(self.dir / "last_weights.npz", self.full_model.get_weights())
-        _save_arrays(self.dir / "optimizer.npz", [np.asarray(v) for v in optimizer.variables])
+        self.generation += 1
+        slot = self.generation % 2
+        stamp = [np.asarray(self.generation, dtype=np.int64)]
+        _save_arrays(self.dir / f"last_weights.{slot}.npz", stamp + self.full_model.get_weights())
+        _save_arrays(self.dir / f"optimizer.{slot}.npz", stamp + [np.asarray(v) for v in optimizer.variables])
         write_csv(self.dir.parent / "history.csv", self.history())
-        # written last: a state file always describes complete weight files
         write_json(self.dir / "state.json", {"phases": self.phases, "best_value": self.best_value,
-                                             "best_epoch": self.best_epoch, "rows": len(self.rows)})
+                                             "best_epoch": self.best_epoch, "rows": len(self.rows),
+                                             "generation": self.generation, "slot": slot})
+
+    def _slot_arrays(self, kind):
+        """The arrays of the checkpoint ``state.json`` names, after checking they belong to its generation."""
+        path = self.dir / f"{kind}.{self.slot}.npz"
+        generation, *arrays = _load_arrays(path)
+        if int(generation) != self.generation:
+            raise CheckpointError(f"{path} holds generation {int(generation)}, state.json says {self.generation}: "
+                                  "the checkpoint is inconsistent; start again with --overwrite")
+        return arrays
 
     def restore(self):
         """Load the last checkpoint into the model; returns False when there is none."""
@@ -64,18 +81,18 @@ class RunState:
         state = read_json(self.dir / "state.json")
         self.phases = {int(k): v for k, v in state["phases"].items()}
         self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
+        self.generation, self.slot = state["generation"], state["slot"]
         self.rows = pd.read_csv(self.dir.parent / "history.csv").to_dict("records")[:state["rows"]]
-        self.full_model.set_weights(_load_arrays(self.dir / "last_weights.npz"))
+        self.full_model.set_weights(self._slot_arrays("last_weights"))
         if (self.dir / "best_weights.npz").exists():
             self.best_weights = _load_arrays(self.dir / "best_weights.npz")
         return True
 
     def restore_optimizer(self, optimizer, variables):
-        path = self.dir / "optimizer.npz" if self.dir is not None else None
-        if path is None or not path.exists():
+        if self.dir is None or not self.generation:
             return
         optimizer.build(variables)
-        saved = _load_arrays(path)
+        saved = self._slot_arrays("optimizer")
         if len(saved) == len(optimizer.variables):
             for variable, value in zip(optimizer.variables, saved):
                 variable.assign(value)

@@ -54,6 +54,14 @@ class TrainConfig:
                 raise ValueError(f"{field} must be a non-negative integer. Received: {field}={getattr(self, field)}")
         if self.batch_size == 0:
             raise ValueError("batch_size must be positive. Received: batch_size=0")
+        if self.epochs_head == 0:  # phase 1 always trains: zero epochs would file an untrained model as a result
+            raise ValueError("epochs_head must be at least 1. Received: epochs_head=0")
+        for field in ("lr_head", "lr_finetune"):
+            if not getattr(self, field) > 0:
+                raise ValueError(f"{field} must be positive. Received: {field}={getattr(self, field)}")
+        if not 0 <= self.label_smoothing < 1 or self.weight_decay < 0:
+            raise ValueError("label_smoothing must be in [0, 1) and weight_decay non-negative. Received: "
+                             f"label_smoothing={self.label_smoothing}, weight_decay={self.weight_decay}")
 
 
 @dataclasses.dataclass

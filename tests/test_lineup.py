@@ -1,0 +1,40 @@
+"""The default experiments per hardware profile, and what every notebook does first."""
+
+import pytest
+
+from pneumonet.lineup import cnn_baseline, detect_profile, reference_lineup
+
+
+def test_cpu_profile_trains_the_pristine_backbones_on_cached_augmented_views():
+    lineup = {e.name: e for e in reference_lineup("cpu")}
+    assert list(lineup) == ["densenet121", "xception", "mobilenet_v2"]
+    for experiment in lineup.values():
+        assert experiment.views >= 1 and not experiment.augment  # views keep the frozen layers' single pass
+        assert experiment.train.label_smoothing > 0 and experiment.train.weight_decay > 0
+    assert lineup["mobilenet_v2"].views == 2 and lineup["densenet121"].image_size == 224
+
+
+def test_gpu_profile_adds_the_reference_studies_and_augments_every_epoch():
+    lineup = {e.name: e for e in reference_lineup("gpu", radimagenet_file="RadImageNet-ResNet50_notop.h5")}
+    assert {"vgg16", "resnet50", "inception_v3", "resnet152_v2", "resnet50_flatten_radimagenet"} <= set(lineup)
+    assert all(e.augment and e.views == 0 for e in lineup.values())
+    assert lineup["inception_v3"].image_size == 299 and lineup["inception_v3"].train.unfreeze_from == "mixed8"
+    assert cnn_baseline(profile="gpu").image_size > cnn_baseline(profile="cpu").image_size
+
+
+def test_smoke_shrinks_everything_and_bad_profiles_are_named():
+    for experiment in reference_lineup("cpu", smoke=True) + [cnn_baseline(smoke=True)]:
+        assert experiment.train.epochs_head == 1 and experiment.image_size <= 75 and experiment.views == 0
+    with pytest.raises(ValueError, match="profile='tpu'"):
+        reference_lineup("tpu")
+    assert detect_profile() == "cpu"  # this machine and CI have no accelerator
+
+
+def test_notebook_setup_resolves_the_data_and_the_results_folder(synthetic_root, tmp_path):
+    from pneumonet.notebook import setup
+
+    session = setup(str(synthetic_root), tmp_path / "out", smoke=True)
+    assert session.data == synthetic_root and session.results.is_dir() and session.profile == "cpu"
+    assert session.weights is None and not session.in_colab  # smoke: no pretrained weights
+    with pytest.raises(Exception, match="does not exist"):
+        setup(str(tmp_path / "nowhere"), tmp_path / "out")
