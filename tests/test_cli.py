@@ -142,3 +142,17 @@ def test_weights_of_another_architecture_end_in_one_line(synthetic_root, tmp_pat
     assert code == 2 and err[-1].startswith("pneumonet train: cannot load") and str(other) in err[-1]
     assert not [line for line in err if "Warning" in line]
     assert not (tmp_path / "runs" / "densenet121").exists()
+
+
+def test_a_results_folder_that_cannot_be_written_ends_in_one_line(synthetic_root, tmp_path, capsys, monkeypatch):
+    import pneumonet.experiment as experiment
+
+    def read_only(results_root, name, overwrite=False, create=True):  # root can write anywhere: simulate it
+        raise PermissionError(13, "Permission denied", str(results_root))
+
+    monkeypatch.setattr(experiment, "new_run_dir", read_only)
+    code = main(["train", "--data", str(synthetic_root), "--backbone", "cnn", "--weights", "none", "--image-size",
+                 "32", "--results", str(tmp_path / "locked")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "Permission denied" in err[-1] and str(tmp_path / "locked") in err[-1]
+    assert "Traceback" not in "\n".join(err)
