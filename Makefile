@@ -24,7 +24,8 @@ test: setup
 test-jax: setup
 	KERAS_BACKEND=jax PNEUMONET_BLOCK_TF=1 MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider -m "not slow" \
 		tests/test_catalog.py tests/test_splits.py tests/test_pipelines.py tests/test_models.py \
-		tests/test_training.py tests/test_evaluation.py tests/test_gradcam.py tests/test_io.py
+		tests/test_training.py tests/test_evaluation.py tests/test_gradcam.py tests/test_io.py \
+		tests/test_robustness.py tests/test_lineup.py
 
 # The main job: the five notebooks on real data (DATA=..., WEIGHTS=... folder), or the demo when there is none.
 # Each job writes a new runs/main-<time>/; RESULTS=results OVERWRITE=1 refreshes the committed results instead.
