@@ -4,6 +4,10 @@ import dataclasses
 import sys
 from pathlib import Path
 
+DEFAULT_RESULTS = "../runs/notebooks"
+# in Colab, results go where they survive the runtime when possible: the mounted Drive, else /content
+COLAB_ROOTS = (Path("/content/drive/MyDrive"), Path("/content"))
+
 from pneumonet import quiet_tensorflow
 
 
@@ -17,10 +21,19 @@ class Session:
     weights: object     # "imagenet", None (smoke) or a weights file
 
 
-def setup(data_dir=None, results_dir="../runs/notebooks", profile=None, smoke=False, weights="imagenet"):
+def colab_results_dir(roots=None):
+    """``pneumonet_runs`` under the first of ``roots`` (default ``COLAB_ROOTS``) that exists."""
+    for root in roots or COLAB_ROOTS:
+        if Path(root).is_dir():
+            return Path(root) / "pneumonet_runs"
+    return Path(DEFAULT_RESULTS)
+
+
+def setup(data_dir=None, results_dir=DEFAULT_RESULTS, profile=None, smoke=False, weights="imagenet"):
     """Prepare a notebook: silence TensorFlow's start-up lines, resolve the data (argument, ``$PNEUMONET_DATA``,
     ``data/chest_xray``, then a kagglehub download in Colab), create the results folder, pick the profile
-    (the GPU one when Keras sees a GPU). Smoke runs use no pretrained weights. Returns a ``Session``."""
+    (the GPU one when Keras sees a GPU). In Colab the default results folder moves to Drive (when mounted) or
+    /content. Smoke runs use no pretrained weights. Returns a ``Session``."""
     quiet_tensorflow()
     import warnings
 
@@ -38,7 +51,7 @@ def setup(data_dir=None, results_dir="../runs/notebooks", profile=None, smoke=Fa
     pd.set_option("display.max_columns", 30)
     in_colab = "google.colab" in sys.modules
     data = resolve_data_dir(data_dir, download=in_colab)
-    results = Path(results_dir)
+    results = colab_results_dir() if in_colab and str(results_dir) == DEFAULT_RESULTS else Path(results_dir)
     results.mkdir(parents=True, exist_ok=True)
     profile = profile or detect_profile()
     if profile not in PROFILES:

@@ -38,3 +38,20 @@ def test_notebook_setup_resolves_the_data_and_the_results_folder(synthetic_root,
     assert session.weights is None and not session.in_colab  # smoke: no pretrained weights
     with pytest.raises(Exception, match="does not exist"):
         setup(str(tmp_path / "nowhere"), tmp_path / "out")
+
+
+def test_in_colab_results_go_to_drive_or_content(synthetic_root, tmp_path, monkeypatch):
+    import sys
+    import types
+
+    import pneumonet.notebook as notebook
+
+    drive, content = tmp_path / "drive" / "MyDrive", tmp_path / "content"
+    content.mkdir()
+    monkeypatch.setattr(notebook, "COLAB_ROOTS", (drive, content))
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))  # a stand-in Colab
+    assert notebook.setup(str(synthetic_root), smoke=True).results == content / "pneumonet_runs"
+    drive.mkdir(parents=True)  # Drive mounted: results survive the runtime
+    session = notebook.setup(str(synthetic_root), smoke=True)
+    assert session.in_colab and session.results == drive / "pneumonet_runs" and session.results.is_dir()
+    assert notebook.setup(str(synthetic_root), tmp_path / "mine", smoke=True).results == tmp_path / "mine"
