@@ -187,10 +187,10 @@ def build_parser():
                    help=f"one of: {', '.join(sorted(BACKBONES))}")
     p.add_argument("--head", default="gap_dense_dropout", choices=sorted(HEADS), metavar="HEAD",
                    help=f"one of: {', '.join(sorted(HEADS))} (default gap_dense_dropout)")
-    p.add_argument("--views", type=_number(int, 0), default=0, help="augmented views of each training image, drawn once "
-                                                        "(cached training; default 0)")
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--views", type=_number(int, 0), default=0,
+                   help="augmented views of each training image, drawn once (cached training; default 0)")
+    p.add_argument("--label-smoothing", type=_number(float, 0), default=0.0)
+    p.add_argument("--weight-decay", type=_number(float, 0), default=0.0)
     p.add_argument("--weights", default="imagenet", help="imagenet, none, or a weights file")
     p.add_argument("--weights-dir", help="folder with <backbone>_notop.weights.h5 ($PNEUMONET_WEIGHTS)")
     p.add_argument("--image-size", type=_number(int, 16), default=224)
@@ -224,7 +224,8 @@ def build_parser():
     p.add_argument("--runs", nargs="+", help="run names (default: every trained run in --results)")
     p.add_argument("--n-images", type=_number(int, 2), default=64, help="images per split, half of each class")
     p.add_argument("--severities", type=int, nargs="+", default=[1, 2, 3], choices=(1, 2, 3))
-    p.add_argument("--val-fraction", type=_number(float, 0, 0.5, low_open=True), default=0.2, help="as the runs were trained (default 0.2)")
+    p.add_argument("--val-fraction", type=_number(float, 0, 0.5, low_open=True), default=0.2,
+                   help="as the runs were trained (default 0.2)")
     p.add_argument("--cache-dir")
     p.set_defaults(func=_cmd_robustness)
 
@@ -272,7 +273,8 @@ def main(argv=None):
         # one line naming what was wrong; PNEUMONET_VERBOSE=1 shows the traceback as well
         if os.environ.get("PNEUMONET_VERBOSE"):
             raise
-        message = str(exc).replace("weights_dir=", "--weights-dir ").splitlines()[0] if str(exc) else type(exc).__name__
+        text = str(exc)
+        message = text.splitlines()[0] if text else type(exc).__name__
         print(f"pneumonet {args.command}: {message}", file=sys.stderr)
         return 2
 

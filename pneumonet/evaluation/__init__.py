@@ -10,8 +10,8 @@ from pneumonet.evaluation.report import (claim_run, evaluate_predictions, load_r
                                          summary_table, write_run, write_summary)
 from pneumonet.evaluation.thresholds import choose_threshold, sensitivity_threshold, youden_threshold
 
-__all__ = ["apply_temperature", "claim_run", "binary_metrics", "bootstrap_ci", "calibration_summary", "choose_threshold",
-           "classification_report", "confusion", "delong", "evaluate_predictions", "expected_calibration_error",
+__all__ = ["apply_temperature", "binary_metrics", "bootstrap_ci", "calibration_summary", "choose_threshold",
+           "claim_run", "classification_report", "confusion", "delong", "evaluate_predictions", "expected_calibration_error",
            "fit_temperature", "load_runs", "mcnemar", "multiclass_metrics", "new_run_dir", "paired_bootstrap_auc",
            "positive_probability", "prediction_frame", "sensitivity_threshold", "summary_table", "write_run",
            "write_summary", "youden_threshold"]

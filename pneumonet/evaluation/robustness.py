@@ -11,9 +11,8 @@ computed on the validation split.
 import cv2
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
-from pneumonet.evaluation.metrics import positive_probability
+from pneumonet.evaluation.metrics import binary_metrics, positive_probability
 
 SEVERITIES = (1, 2, 3)
 # shifts that no training augmentation of pneumonet imitates (``pipelines.views`` covers exposure, gamma,
@@ -135,12 +134,11 @@ def apply_shift(images, shift, severity, seed=0):
 
 
 def _scores(labels, probs, threshold):
-    labels, decisions = np.asarray(labels), np.asarray(probs) >= threshold
-    both = len(np.unique(labels)) == 2
-    return {"auc": roc_auc_score(labels, probs) if both else float("nan"),
-            "sensitivity": float(decisions[labels == 1].mean()) if (labels == 1).any() else float("nan"),
-            "specificity": float((~decisions[labels == 0]).mean()) if (labels == 0).any() else float("nan"),
-            "accuracy": float((decisions == labels).mean()), "mean_probability": float(np.mean(probs))}
+    """The benchmark's columns, from the same ``binary_metrics`` every other table uses."""
+    m = binary_metrics(labels, probs, threshold)
+    return {"auc": float(m["roc_auc"]), "sensitivity": float(m["sensitivity"]),
+            "specificity": float(m["specificity"]), "accuracy": float(m["accuracy"]),
+            "mean_probability": float(np.mean(probs))}
 
 
 def evaluate_shifts(model, images, labels, threshold, shifts=None, severities=SEVERITIES, batch_size=32, seed=0):

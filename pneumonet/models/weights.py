@@ -56,8 +56,8 @@ def resolve_weights(spec, weights, weights_dir=None):
         where = f" and {folder} has no {spec.name}_notop.weights.h5" if folder else ""
         raise WeightsUnavailableError(
             f"cannot download ImageNet weights for {spec.name}: this machine is offline{where}. Put a "
-            f"'{spec.name}_notop.weights.h5' file in a folder and pass weights_dir=... (or set {WEIGHTS_ENV}), "
-            "or pass weights='/path/to/file.h5'.")
+            f"'{spec.name}_notop.weights.h5' file in a folder and pass it as --weights-dir (weights_dir= in "
+            f"Python) or set {WEIGHTS_ENV}, or pass a weights file (--weights / weights=).")
     path = Path(str(weights)).expanduser()
     if not path.is_file():
         raise WeightsUnavailableError(
