@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DATA ?= $(if $(PNEUMONET_DATA),$(PNEUMONET_DATA),data/chest_xray)
 WEIGHTS ?= $(if $(PNEUMONET_WEIGHTS),$(PNEUMONET_WEIGHTS),weights)
 
-.PHONY: setup test test-jax main demo benchmarks clean
+.PHONY: setup test test-jax main demo benchmarks badges clean
 
 setup: $(VENV)/.installed
 
@@ -37,6 +37,10 @@ benchmarks: setup
 	$(PY) benchmarks/fast_phase1.py
 	$(PY) benchmarks/fast_phase1.py --backbone vgg16 --images 256 --skip-keras-fit
 	$(PY) benchmarks/gradcam_speed.py
+
+# "Open in Colab" badges in every notebook and README.md, from the repository's public GitHub URL
+badges: setup
+	$(PY) -m pneumonet.notebook --repository $(REPO)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -20,6 +20,7 @@ from pneumonet.models import build_model, file_sha256, save_model
 from pneumonet.models.registry import get_backbone
 from pneumonet.pipelines import Augment, load_arrays
 from pneumonet.pipelines.views import add_views
+from pneumonet.progress import duration, time_left
 from pneumonet.training import TrainConfig, train_from_scratch, train_two_phase
 
 
@@ -57,7 +58,8 @@ class Experiment:
 
     @property
     def from_scratch(self):
-        return self.weights is None and self.backbone in ("cnn", "resnet18")
+        """One phase, every layer trainable: a backbone with no ImageNet weights in Keras, given none."""
+        return self.weights is None and not get_backbone(self.backbone).keras_app
 
 
 def prepare_catalog(data_dir, val_fraction=0.2, seed=42, progress=True):
@@ -162,9 +164,13 @@ def train_lineup(lineup, catalog, results_dir, weights_dir=None, cache_dir=None,
     the reason (in ``results_dir/skipped.json``), never dropped silently. Returns ``(trained, skipped)``: run
     name -> metrics record, run name -> reason."""
     trained, skipped = {}, {}
-    for experiment in lineup:
+    start = time.time()
+    for index, experiment in enumerate(lineup):
         experiment = dataclasses.replace(experiment, pipeline=pipeline)
-        log(f"== {experiment.name}: {experiment.backbone}, {experiment.head}, {experiment.image_size} px")
+        left = time_left(time.time() - start, index, len(lineup))
+        log(f"== model {index + 1}/{len(lineup)} {experiment.name}: {experiment.backbone}, {experiment.head}, "
+            f"{experiment.image_size} px; line-up elapsed {duration(time.time() - start)}"
+            + (f", ETA {duration(left)} at the pace so far" if left is not None else ""))
         try:
             trained[experiment.name] = run_experiment(experiment, catalog, results_dir, weights_dir=weights_dir,
                                                       cache_dir=cache_dir, n_boot=n_boot, overwrite=overwrite)
@@ -199,6 +205,13 @@ def _config(experiment, model):
 
 
 def write_figures(run_dir, history, val_pred, test_pred, threshold, name):
+    """A run's figures in ``run_dir/figures``: ``training_curves.png`` (both phases, the kept epoch marked) and
+    ``evaluation.png`` (confusion matrix at ``threshold``, ROC, precision-recall and calibration on test).
+
+    Args:
+        history: the ``TrainResult.history`` frame; val_pred, test_pred: ``prediction_frame`` outputs (``label``,
+            ``prob``); threshold: the one chosen on validation; name: the run name for titles and legends.
+    """
     import matplotlib.pyplot as plt
 
     from pneumonet.plots import plot_calibration, plot_confusion_matrix, plot_history, plot_pr, plot_roc

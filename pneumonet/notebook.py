@@ -1,6 +1,9 @@
 """What every notebook does first, in one call: quiet logs, the data folder, the results folder, the profile."""
 
+import argparse
 import dataclasses
+import json
+import re
 import sys
 from pathlib import Path
 
@@ -58,3 +61,74 @@ def setup(data_dir=None, results_dir=DEFAULT_RESULTS, profile=None, smoke=False,
         raise ValueError(f"profile must be one of {PROFILES} or None. Received: profile={profile!r}")
     return Session(data=data, results=results, profile=profile, in_colab=in_colab, smoke=bool(smoke),
                    weights=None if smoke else weights)
+
+
+# -- "Open in Colab" badges, written from the repository's public URL ---------------------------------------------
+COLAB_BADGE_TAG = "colab-badge"
+REPO_LINE = re.compile(r'^(\s*repo = os\.environ\.get\("PNEUMONET_REPO")[^)]*\)', re.M)
+README_MARKERS = ("<!-- colab-badges -->", "<!-- /colab-badges -->")
+
+
+def colab_url(repository, notebook, branch="main"):
+    """Where Colab opens ``notebooks/<notebook>.ipynb`` of a GitHub ``repository`` (``https://github.com/O/N``)."""
+    match = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?", repository or "")
+    if not match:
+        raise ValueError("repository must be a GitHub URL such as https://github.com/OWNER/pneumonet (Colab opens "
+                         f"notebooks from GitHub). Received: repository={repository!r}")
+    owner, name = match.groups()
+    return f"https://colab.research.google.com/github/{owner}/{name}/blob/{branch}/notebooks/{notebook}.ipynb"
+
+
+def badge_markdown(repository, notebook, branch="main"):
+    return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"({colab_url(repository, notebook, branch)})")
+
+
+def add_colab_badges(repository, branch="main", folder=None, readme=None):
+    """Give every notebook in ``folder`` an "Open in Colab" badge as its first cell and make its setup cell
+    install pneumonet from ``repository``; list the badges in ``readme`` between ``README_MARKERS``. Running it
+    again replaces what an earlier run wrote. Returns the notebooks written."""
+    folder = Path(folder) if folder is not None else Path(__file__).resolve().parent.parent / "notebooks"
+    colab_url(repository, "check", branch)  # refuses a bad URL before anything is written
+    written = []
+    for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+        notebook = json.loads(path.read_text())
+        cells = [c for c in notebook["cells"] if COLAB_BADGE_TAG not in c.get("metadata", {}).get("tags", [])]
+        badge = {"cell_type": "markdown", "metadata": {"tags": [COLAB_BADGE_TAG]},
+                 "source": [badge_markdown(repository, path.stem, branch)]}
+        if "id" in cells[0]:
+            badge["id"] = f"{COLAB_BADGE_TAG}-{path.stem[:2]}"
+        for cell in cells:
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code" and REPO_LINE.search(source):
+                cell["source"] = REPO_LINE.sub(rf'\1, "{repository}")', source).splitlines(True)
+        notebook["cells"] = [badge] + cells
+        path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+        written.append(path)
+    if readme is not None and Path(readme).exists():
+        text, (start, end) = Path(readme).read_text(), README_MARKERS
+        if start in text and end in text:
+            rows = "\n".join(f"| `{p.stem}` | {badge_markdown(repository, p.stem, branch)} |" for p in written)
+            table = f"{start}\n| notebook | Colab |\n|---|---|\n{rows}\n{end}"
+            Path(readme).write_text(text[:text.index(start)] + table + text[text.index(end) + len(end):])
+    return written
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m pneumonet.notebook",
+                                     description="write 'Open in Colab' badges from the repository's URL")
+    parser.add_argument("--repository", required=True, help="https://github.com/OWNER/NAME")
+    parser.add_argument("--branch", default="main")
+    args = parser.parse_args(argv)
+    root = Path(__file__).resolve().parent.parent
+    try:
+        written = add_colab_badges(args.repository, args.branch, readme=root / "README.md")
+    except ValueError as exc:
+        print(f"badges: {exc}", file=sys.stderr)
+        return 2
+    print(f"badges written to {len(written)} notebooks and README.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,7 +13,8 @@ from pathlib import Path
 from pneumonet.data.download import resolve_data_dir
 from pneumonet.data.synthetic import is_synthetic, write_synthetic_dataset
 from pneumonet.errors import DataUnavailableError, PneumonetError
-from pneumonet.io import failed_name, staged_dir, write_json
+from pneumonet.io import failed_name, read_json, staged_dir, write_json
+from pneumonet.progress import NotebookProgress, duration
 
 NOTEBOOKS = ("01_data_exploration", "02_cnn_baseline", "03_transfer_learning", "04_gradcam",
              "05_results_analysis")
@@ -51,8 +52,27 @@ def new_job_dir(root=RUNS_ROOT, kind="main"):
     return candidate
 
 
+def earlier_timings(smoke, roots=(RUNS_ROOT, "results")):
+    """``{notebook: seconds}`` of the latest finished job under ``roots`` run with the same ``smoke`` setting
+    (``{}`` when there is none): the basis of ``pneumonet run``'s time estimates."""
+    found = []
+    for root in roots:
+        for path in Path(root).glob("*/timings.json"):
+            try:
+                record = read_json(path)
+            except (OSError, ValueError):
+                continue
+            if bool(record.get("parameters", {}).get("smoke")) == bool(smoke):
+                found.append((path.stat().st_mtime, record.get("notebooks", {})))
+    return max(found, key=lambda item: item[0])[1] if found else {}
+
+
 def run_notebooks(data_dir, results_dir, parameters=None, notebooks=NOTEBOOKS, kernel_name="python3", log=print):
-    """Execute ``notebooks`` in order; executed copies go to ``results_dir/notebooks``. Returns timings."""
+    """Execute ``notebooks`` in order; executed copies go to ``results_dir/notebooks``. Returns timings.
+
+    ``log`` gets a line per notebook (elapsed time, and the time left estimated from the latest earlier job with
+    the same smoke setting) and the notebooks' own progress lines (model i/n, epoch lines with ETAs).
+    """
     import papermill
 
     results_dir = Path(results_dir)
@@ -63,19 +83,23 @@ def run_notebooks(data_dir, results_dir, parameters=None, notebooks=NOTEBOOKS, k
     for key in ("weights_dir", "cache_dir", "radimagenet_file"):  # notebooks run in notebooks/: absolute paths
         if params.get(key):
             params[key] = str(Path(params[key]).expanduser().resolve())
-    timings = {}
-    for name in notebooks:
+    timings, job_start = {}, time.time()
+    before = earlier_timings(params.get("smoke"))
+    for index, name in enumerate(notebooks):
         source = notebooks_dir() / f"{name}.ipynb"
         start = time.time()
-        log(f"[pneumonet run] {name} ...")
+        left = sum(before.get(n, 0) for n in notebooks[index:]) if all(n in before for n in notebooks) else None
+        log(f"[pneumonet run] {index + 1}/{len(notebooks)} {name}; job elapsed {duration(start - job_start)}"
+            + (f", ETA {duration(left)} (as the latest earlier job)" if left is not None else ""))
         try:
             papermill.execute_notebook(str(source), str(out_dir / f"{name}.ipynb"), parameters=params,
                                        kernel_name=kernel_name, cwd=str(notebooks_dir()), progress_bar=False,
-                                       extra_arguments=KERNEL_ARGUMENTS)
+                                       extra_arguments=KERNEL_ARGUMENTS,
+                                       stdout_file=NotebookProgress(log, f"[pneumonet run]   {name[:2]}"))
         except papermill.PapermillExecutionError as exc:
             raise NotebookFailed(name, exc) from None
         timings[name] = round(time.time() - start, 1)
-        log(f"[pneumonet run] {name} done in {timings[name]:.0f} s")
+        log(f"[pneumonet run] {name} done in {duration(timings[name])}")
     write_json(results_dir / "timings.json", {"notebooks": timings, "total_seconds": round(sum(timings.values()), 1),
                                               "parameters": {k: v for k, v in params.items() if k != "results_dir"}})
     return timings

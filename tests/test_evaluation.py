@@ -7,7 +7,7 @@ from pneumonet.evaluation import (binary_metrics, bootstrap_ci, choose_threshold
                                   multiclass_metrics, paired_bootstrap_auc, positive_probability,
                                   sensitivity_threshold, summary_table, write_summary, youden_threshold)
 from pneumonet.evaluation.calibration import apply_temperature
-from pneumonet.io import read_json, write_json
+from pneumonet.io import write_json
 
 
 def test_hand_computed_metrics():
@@ -93,8 +93,14 @@ def test_delong_matches_sklearn_auc():
 
     rng = np.random.default_rng(4)
     y, a, b = rng.integers(0, 2, 200), rng.random(200), rng.random(200)
-    result = delong(y, a, b)
-    assert result["auc_a"] == pytest.approx(roc_auc_score(y, a))
+    tied = np.round(a, 1)  # ties take midranks, as roc_auc_score counts them as half
+    result = delong(y, tied, b)
+    assert result["auc_a"] == pytest.approx(roc_auc_score(y, tied)) and result["auc_b"] == pytest.approx(
+        roc_auc_score(y, b))
+    assert delong(y, a, a)["p_value"] == 1.0  # no difference, no variance of the difference
+    informative = np.clip(y * 0.6 + rng.random(200) * 0.5, 0, 1)
+    better = delong(y, informative, b)
+    assert better["difference"] > 0.3 and better["p_value"] < 1e-6
 
 
 def test_calibration_known_answers():
@@ -126,16 +132,24 @@ def test_evaluate_and_summary_files(tmp_path):
         return pd.DataFrame({"label": y, "prob": np.clip(y * 0.6 + rng.random(n) * 0.4, 0, 1),
                              "patient_id": [f"p{i // 2}" for i in range(n)]})
 
-    evaluation = evaluate_predictions(frame(100), frame(120), n_boot=50)
+    val, test = frame(100), frame(120)
+    evaluation = evaluate_predictions(val, test, n_boot=50)
     assert evaluation["threshold_chosen_on"] == "val"
+    assert evaluation["threshold"] == pytest.approx(choose_threshold(val["label"], val["prob"], "youden"))
     assert evaluation["test"]["_meta"]["unit"] == "patient"
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         write_json(tmp_path / name / "metrics.json", {"run": name, **evaluation})
     table = write_summary(tmp_path)
     assert list(table["model"]) == ["a", "b"]
-    assert "[" in table.loc[0, "AUC"] and (tmp_path / "summary.md").read_text().count("|") > 20
-    assert read_json(tmp_path / "a" / "metrics.json")["threshold"] == evaluation["threshold"]
+    from sklearn.metrics import roc_auc_score
+
+    auc = evaluation["test"]["roc_auc"]
+    assert auc["value"] == pytest.approx(roc_auc_score(test["label"], test["prob"]))
+    assert auc["low"] <= auc["value"] <= auc["high"]
+    assert table.loc[0, "AUC"].startswith(f"{auc['value']:.3f} [{auc['low']:.3f}")
+    markdown = (tmp_path / "summary.md").read_text()
+    assert markdown.count("\n| a ") == markdown.count("\n| b ") == 2  # one row each, at both thresholds
     assert len(summary_table({"a": evaluation})) == 1
 
 

@@ -56,30 +56,47 @@ def test_shuffle_and_augment_are_deterministic(synthetic_arrays):
 def test_identity_augment_changes_nothing(synthetic_arrays):
     images = synthetic_arrays["train"][0][:4]
     still = Augment(rotation=0, shift=0, shear=0, zoom=0, brightness=(1, 1))
-    rng = np.random.default_rng(0)
-    for image in images:
-        np.testing.assert_allclose(still.apply(image, rng), image, atol=1)
+    np.testing.assert_array_equal(still.apply_batch(images, np.random.default_rng(0)), images)
 
 
 def test_augment_moves_pixels_but_keeps_orientation():
-    image = np.zeros((64, 64), np.uint8)
-    image[:, :16] = 255  # a bright left edge
-    out = Augment(horizontal_flip=False).apply(image, np.random.default_rng(0))
+    image = np.zeros((1, 64, 64), np.uint8)
+    image[:, :, :16] = 255  # a bright left edge
+    out = Augment(horizontal_flip=False).apply_batch(image, np.random.default_rng(0))[0]
+    assert not np.array_equal(out, image[0])
     assert out[:, :32].mean() > out[:, 32:].mean()  # no flip: the bright side stays left
 
 
-def test_channels_and_preprocess(synthetic_arrays):
-    images, labels, _ = synthetic_arrays["val"]
-    data = ArrayDataset(images, labels, batch_size=4, channels=3, preprocess=lambda x: x / 255.0)
-    x, _ = data[0]
-    assert x.shape[-1] == 3 and x.max() <= 1.0
+def test_sample_matrices_compose_like_image_data_generator():
+    """The closed form equals ImageDataGenerator's product centre @ rotate @ shift @ shear @ zoom @ uncentre."""
+    theta, shear, zx, zy, tx, ty = np.radians(7.0), np.radians(-3.0), 1.05, 0.92, 0.04, -0.07
+    height, width = 40, 60
+    rng = _FixedRng([[7.0], [-3.0], [[zx], [zy]], [[tx], [ty]]])
+    matrix = Augment().sample_matrices(rng, 1, height, width)[0]
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    rotate = np.array([[np.cos(theta), -np.sin(theta), 0], [np.sin(theta), np.cos(theta), 0], [0, 0, 1]])
+    shift = np.array([[1, 0, tx * width], [0, 1, ty * height], [0, 0, 1]])
+    shear_m = np.array([[1, -np.sin(shear), 0], [0, np.cos(shear), 0], [0, 0, 1]])
+    zoom = np.diag([zx, zy, 1.0])
+    centre, uncentre = np.eye(3), np.eye(3)
+    centre[:2, 2], uncentre[:2, 2] = (cx, cy), (-cx, -cy)
+    np.testing.assert_allclose(matrix, centre @ rotate @ shift @ shear_m @ zoom @ uncentre, atol=1e-12)
 
 
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="uint8"):
         ArrayDataset(np.zeros((2, 8, 8), np.float32))
-    with pytest.raises(ValueError, match="channels"):
-        ArrayDataset(np.zeros((2, 8, 8), np.uint8), channels=2)
+    with pytest.raises(ValueError, match="differ in length"):
+        ArrayDataset(np.zeros((2, 8, 8), np.uint8), labels=[0])
+
+
+def test_set_epoch_replays_an_epoch(synthetic_arrays):
+    images, labels, _ = synthetic_arrays["train"]
+    data = ArrayDataset(images, labels, batch_size=8, shuffle=True, augment=Augment(), seed=3)
+    first = data.set_epoch(2)[1]
+    data.on_epoch_end()
+    assert not np.array_equal(first[0], data[1][0])
+    np.testing.assert_array_equal(data.set_epoch(2)[1][0], first[0])
 
 
 @pytest.mark.tensorflow
@@ -112,18 +129,13 @@ def test_load_arrays_drops_unreadable(synthetic_catalog, tmp_path):
 
 
 class _FixedRng:
-    """Hands out preset values in the order ``Augment.sample_matrix`` and ``apply`` draw them."""
+    """Hands out preset values, in the order ``Augment.apply_batch`` draws them, in the shape asked for."""
 
     def __init__(self, values):
         self.values = list(values)
 
     def uniform(self, low, high, size=None):
-        if size is None:
-            return self.values.pop(0)
-        return np.array([self.values.pop(0) for _ in range(size)])
-
-    def random(self):
-        return 1.0
+        return np.reshape(np.asarray(self.values.pop(0), dtype=float), size)
 
 
 def test_device_augmentation_matches_the_cpu_recipe(monkeypatch):
@@ -132,13 +144,12 @@ def test_device_augmentation_matches_the_cpu_recipe(monkeypatch):
     yy, xx = np.mgrid[0:48, 0:48]
     image = (127 + 100 * np.sin(xx / 6.0) * np.cos(yy / 9.0)).astype(np.uint8)  # smooth, so resampling agrees
     params = {"theta": 7.0, "shear": 3.0, "zx": 1.05, "zy": 0.95, "tx": 0.05, "ty": -0.03, "brightness": 1.1}
-    cpu = Augment().apply(image, _FixedRng([params["theta"], params["shear"], params["zx"], params["zy"],
-                                             params["tx"], params["ty"], params["brightness"]]))
+    rng = _FixedRng([[params["theta"]], [params["shear"]], [[params["zx"]], [params["zy"]]],
+                     [[params["tx"]], [params["ty"]]], [params["brightness"]]])
+    cpu = Augment().apply_batch(image[None], rng)[0].astype(np.float32)
     layer = AffineAugment()
     order = iter(["theta", "shear", "zx", "zy", "tx", "ty", "brightness"])
-    scale = {"tx": 1, "ty": 1}
-    monkeypatch.setattr(layer, "_uniform", lambda batch, low, high: np.full((1,), params[next(order)] * 1.0,
-                                                                            "float32") * scale.get("", 1))
+    monkeypatch.setattr(layer, "_uniform", lambda batch, low, high: np.full((1,), params[next(order)], "float32"))
     device = np.asarray(layer(image[None, ..., None].astype("float32"), training=True))[0, ..., 0]
     inner = (slice(8, 40), slice(8, 40))  # borders differ only by how each library treats the edge pixel
     assert np.abs(device[inner] - cpu[inner]).mean() < 3.0
@@ -152,18 +163,3 @@ def test_device_augmentation_is_identity_at_inference():
     np.testing.assert_array_equal(np.asarray(AffineAugment()(x)), x)
     moved = np.asarray(AffineAugment(seed=1)(x, training=True))
     assert moved.shape == x.shape and not np.allclose(moved, x) and moved.min() >= 0 and moved.max() <= 255
-
-
-def test_fused_channel_expansion_equals_repeat_then_preprocess(synthetic_arrays):
-    import keras
-
-    images, labels, _ = synthetic_arrays["val"]
-    for preprocess in (keras.applications.vgg16.preprocess_input, keras.applications.mobilenet_v2.preprocess_input,
-                       keras.applications.densenet.preprocess_input):
-        fused = ArrayDataset(images, labels, batch_size=4, channels=3, preprocess=preprocess)
-        assert fused._affine is not None
-        expected = preprocess(np.repeat(images[:4, ..., None].astype(np.float32), 3, axis=-1))
-        np.testing.assert_allclose(fused[0][0], expected, atol=1e-3)
-    generic = ArrayDataset(images, labels, batch_size=4, channels=3, preprocess=lambda x: np.sqrt(x))
-    assert generic._affine is None
-    np.testing.assert_allclose(generic[0][0][..., 1], np.sqrt(images[:4].astype(np.float32)), atol=1e-5)

@@ -1,8 +1,8 @@
 """Data: catalog, patient-level splits, safe image loading, synthetic data, download."""
 
-from pneumonet.data.catalog import (CLASS_NAMES, SPLITS, build_catalog, drop_unreadable, find_data_root,
-                                    inspect_images, parse_filename, summarize)
-from pneumonet.data.download import resolve_data_dir
+from pneumonet.data.catalog import (CLASS_NAMES, SPLITS, build_catalog, drop_unreadable, inspect_images,
+                                    parse_filename, summarize)
+from pneumonet.data.download import find_data_root, resolve_data_dir
 from pneumonet.data.images import load_image
 from pneumonet.data.splits import assign_subsets, class_weights, patient_groups, split_train_val, subset
 from pneumonet.data.synthetic import is_synthetic, write_synthetic_dataset

@@ -74,6 +74,6 @@ def write_synthetic_dataset(root, counts=None, image_size=64, images_per_patient
 
 
 def is_synthetic(root):
-    """True when ``root`` (or the folder above its splits) was written by ``write_synthetic_dataset``."""
-    root = Path(root)
-    return any((p / SYNTHETIC_MARKER).exists() for p in (root, root.parent, root / "chest_xray"))
+    """True when ``root``, a folder holding the splits (as ``resolve_data_dir`` returns it), was written by
+    ``write_synthetic_dataset``."""
+    return (Path(root) / SYNTHETIC_MARKER).exists()

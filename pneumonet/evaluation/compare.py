@@ -22,23 +22,6 @@ def mcnemar(y_true, pred_a, pred_b):
     return {"only_a_correct": b, "only_b_correct": c, "p_value": float(p)}
 
 
-def _midrank(x):
-    order = np.argsort(x)
-    z = x[order]
-    n = len(x)
-    ranks = np.zeros(n)
-    i = 0
-    while i < n:
-        j = i
-        while j < n and z[j] == z[i]:
-            j += 1
-        ranks[i:j] = 0.5 * (i + j - 1) + 1
-        i = j
-    out = np.empty(n)
-    out[order] = ranks
-    return out
-
-
 def delong(y_true, prob_a, prob_b):
     """DeLong's test for two correlated ROC AUCs (DeLong et al., 1988; fast form of Sun & Xu, 2014)."""
     y_true = np.asarray(y_true).astype(int)
@@ -47,7 +30,7 @@ def delong(y_true, prob_a, prob_b):
     aucs, v10, v01 = [], [], []
     for prob in (np.asarray(prob_a, float), np.asarray(prob_b, float)):
         x, y = prob[pos], prob[neg]
-        tx, ty, tz = _midrank(x), _midrank(y), _midrank(np.concatenate([x, y]))
+        tx, ty, tz = stats.rankdata(x), stats.rankdata(y), stats.rankdata(np.concatenate([x, y]))  # midranks
         aucs.append((tz[:m].sum() - m * (m + 1) / 2) / (m * n))
         v10.append((tz[:m] - tx) / n)
         v01.append(1 - (tz[m:] - ty) / m)

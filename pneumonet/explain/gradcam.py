@@ -10,6 +10,7 @@ softmax heads explain the logit of ``class_index``. By default each image's pred
 import keras
 import numpy as np
 from keras import ops
+from PIL import Image
 
 from pneumonet.models.registry import BACKBONES
 
@@ -160,17 +161,13 @@ def _gradients(score_of, a):
     raise NotImplementedError(f"Grad-CAM supports the tensorflow, jax and torch backends. Received: {backend}")
 
 
-def gradcam(model, images, layer=None, class_index=None, batch_size=32, method="gradcam", normalize=True):
+def gradcam(model, images, layer=None, class_index=None, batch_size=32, normalize=True):
     """Heatmaps (N, h, w) in [0, 1] at the feature-map resolution for a batch of ``images``.
 
     ``class_index``: None explains each image's predicted class at 0.5; an int, that class for every image; an
     array (N,), one class per image (pass ``probs >= threshold`` to explain the decisions at a stored threshold).
-    ``method`` "gradcam" uses this module; "gradcam++" and "scorecam" go through tf-keras-vis (TensorFlow).
+    Grad-CAM++ and Score-CAM: ``pneumonet.explain.tfkv.tfkv_cam`` (tf-keras-vis, TensorFlow).
     """
-    if method != "gradcam":
-        from pneumonet.explain.tfkv import tfkv_cam
-
-        return tfkv_cam(model, images, method=method, layer=layer, class_index=class_index)
     images = np.asarray(images, dtype="float32")
     if images.ndim == 3:
         images = images[..., None]
@@ -186,6 +183,12 @@ def gradcam(model, images, layer=None, class_index=None, batch_size=32, method="
         cams.append(cam)
     cams = np.concatenate(cams)
     return normalize_maps(cams) if normalize else cams
+
+
+def upsample(cams, size):
+    """Heatmaps (N, h, w) resized to ``size`` = (H, W), bilinear."""
+    return np.stack([np.asarray(Image.fromarray(c.astype("float32")).resize(size[::-1], Image.BILINEAR))
+                     for c in cams])
 
 
 def normalize_maps(cams):

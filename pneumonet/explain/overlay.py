@@ -4,7 +4,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pneumonet.explain.sanity import upsample
+from pneumonet.explain.gradcam import upsample
 
 
 def overlay(image, cam, alpha=0.4, cmap="jet"):

@@ -11,17 +11,10 @@
 
 import keras
 import numpy as np
-from PIL import Image
 from scipy.stats import spearmanr
 
 from pneumonet.evaluation.metrics import positive_probability
-from pneumonet.explain.gradcam import gradcam
-
-
-def upsample(cams, size):
-    """Heatmaps (N, h, w) resized to ``size`` = (H, W), bilinear."""
-    return np.stack([np.asarray(Image.fromarray(c.astype("float32")).resize(size[::-1], Image.BILINEAR))
-                     for c in cams])
+from pneumonet.explain.gradcam import gradcam, upsample
 
 
 def randomized_copy(model, seed=0):

@@ -8,7 +8,7 @@ gives the band's and the box's area shares (``chance``); a model that reads the 
 
 import numpy as np
 
-from pneumonet.explain.sanity import upsample
+from pneumonet.explain.gradcam import upsample
 
 # rows, then columns, as fractions of the side: the lung fields of a framed pediatric chest film
 LUNG_BOX = (0.12, 0.88, 0.10, 0.90)

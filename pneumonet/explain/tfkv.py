@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from pneumonet.explain.gradcam import find_gradcam_layer
+from pneumonet.explain.gradcam import find_gradcam_layer, upsample
 
 METHODS = ("gradcam", "gradcam++", "scorecam")
 
@@ -47,7 +47,5 @@ def tfkv_cam(model, images, method="gradcam++", layer=None, class_index=None, ma
         last.activation = original
     cams = np.asarray(cams, dtype="float32")
     if expand and cams.shape[1:3] != images.shape[1:3]:
-        from pneumonet.explain.sanity import upsample
-
         cams = upsample(cams, images.shape[1:3])
     return cams

@@ -1,6 +1,6 @@
 """``build_model``: one flat functional graph from raw pixels to probability.
 
-input (H, W, 1 or 3, pixels 0..255) -> ToRGB -> [photometric augmentation] -> BackbonePreprocess -> backbone
+input (H, W, 1 or 3, pixels 0..255) -> [AffineAugment] -> ToRGB -> BackbonePreprocess -> backbone
 layers -> head layers. The backbone is built on the model's own tensors, so every inner layer (the Grad-CAM
 layer included) stays reachable from ``model.inputs``: no nested sub-model, no "Graph disconnected".
 """
@@ -13,7 +13,7 @@ import numpy as np
 
 from pneumonet.errors import WeightsUnavailableError
 from pneumonet.models.heads import apply_layers, get_head, head_layers
-from pneumonet.models.layers import AffineAugment, BackbonePreprocess, RandomBrightnessContrast, ToRGB
+from pneumonet.models.layers import AffineAugment, BackbonePreprocess, ToRGB
 from pneumonet.models.registry import get_backbone
 from pneumonet.models.weights import resolve_weights
 
@@ -56,8 +56,7 @@ def build_model(backbone, head="gap_dense_dropout", weights=None, image_size=Non
         channels: 1 for grayscale input (expanded to RGB inside the model) or 3.
         weights_dir: folder with ``<backbone>_notop.weights.h5`` files (default ``$PNEUMONET_WEIGHTS``).
         augment: None; an ``Augment`` for the whole recipe (affine warp + brightness) inside the model, as one
-            batched gather (fast on a GPU); or a dict ``{"brightness": 0.1, "contrast": 0.1}`` for photometric
-            jitter only. Augmentation layers are identity at inference.
+            batched gather (fast on a GPU); identity at inference.
     """
     spec = get_backbone(backbone)
     head_spec = get_head(head, units=units, dropout=dropout, n_classes=n_classes)
@@ -68,9 +67,7 @@ def build_model(backbone, head="gap_dense_dropout", weights=None, image_size=Non
 
     inputs = keras.Input((*image_size, channels), name="image")
     x = inputs
-    if isinstance(augment, dict):
-        x = RandomBrightnessContrast(**augment, name="augment_photometric")(x)
-    elif augment is not None:  # before ToRGB: warping one channel costs a third of three
+    if augment is not None:  # before ToRGB: warping one channel costs a third of three
         x = AffineAugment(**dataclasses.asdict(augment), name="augment_affine")(x)
     x = ToRGB(name="to_rgb")(x)
     x = BackbonePreprocess(spec.preprocess, name="preprocess")(x)

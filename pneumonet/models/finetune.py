@@ -9,9 +9,9 @@ import keras
 import pandas as pd
 
 from pneumonet.models.heads import HEAD_PREFIX
-from pneumonet.models.layers import AffineAugment, BackbonePreprocess, RandomBrightnessContrast, ToRGB
+from pneumonet.models.layers import AffineAugment, BackbonePreprocess, ToRGB
 
-_PLUMBING = (keras.layers.InputLayer, ToRGB, BackbonePreprocess, RandomBrightnessContrast, AffineAugment)
+_PLUMBING = (keras.layers.InputLayer, ToRGB, BackbonePreprocess, AffineAugment)
 
 
 def is_plumbing(layer):

@@ -6,6 +6,8 @@ Registered with Keras, so ``.keras`` files load in safe mode with no Lambda laye
 import keras
 from keras import ops
 
+from pneumonet.pipelines.augment import affine_rows
+
 # keras.applications preprocess_input modes, written with keras.ops so they run on every backend
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 _TORCH_MEAN = (0.485, 0.456, 0.406)
@@ -67,32 +69,6 @@ class BackbonePreprocess(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="pneumonet")
-class RandomBrightnessContrast(keras.layers.Layer):
-    """Photometric augmentation (brightness and contrast jitter) for pixels in 0..255; identity at inference.
-
-    Cheap on every backend, unlike Keras' geometric augmentation layers, so it may sit inside the model.
-    """
-
-    def __init__(self, brightness=0.1, contrast=0.1, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.brightness, self.contrast, self.seed = float(brightness), float(contrast), seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, inputs, training=False):
-        if not training:
-            return inputs
-        batch = ops.shape(inputs)[0]
-        shape = (batch, 1, 1, 1)
-        shift = keras.random.uniform(shape, -self.brightness, self.brightness, seed=self.seed_generator) * 255.0
-        scale = keras.random.uniform(shape, 1 - self.contrast, 1 + self.contrast, seed=self.seed_generator)
-        mean = ops.mean(inputs, axis=(1, 2, 3), keepdims=True)
-        return ops.clip((inputs - mean) * scale + mean + shift, 0.0, 255.0)
-
-    def get_config(self):
-        return {**super().get_config(), "brightness": self.brightness, "contrast": self.contrast, "seed": self.seed}
-
-
-@keras.saving.register_keras_serializable(package="pneumonet")
 class AffineAugment(keras.layers.Layer):
     """``pneumonet.pipelines.Augment`` on the device: one combined affine warp per image plus brightness.
 
@@ -127,11 +103,8 @@ class AffineAugment(keras.layers.Layer):
         ty = self._uniform(batch, -self.shift, self.shift) * height
         if self.horizontal_flip:
             zx = zx * ops.where(self._uniform(batch, 0.0, 1.0) < 0.5, -1.0, 1.0)
-        c, s, ss, cs = ops.cos(theta), ops.sin(theta), ops.sin(shear), ops.cos(shear)
-        # rotation @ shear @ zoom (linear part) and rotation @ shift (translation), as Augment.sample_matrix
-        a00, a01 = c * zx, (-c * ss - s * cs) * zy
-        a10, a11 = s * zx, (-s * ss + c * cs) * zy
-        t0, t1 = c * tx - s * ty, s * tx + c * ty
+        (a00, a01, t0), (a10, a11, t1) = affine_rows(ops.cos(theta), ops.sin(theta), ops.sin(shear),
+                                                     ops.cos(shear), zx, zy, tx, ty)
         cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
         ys, xs = ops.meshgrid(ops.arange(height, dtype="float32") - cy, ops.arange(width, dtype="float32") - cx,
                               indexing="ij")

@@ -2,6 +2,6 @@
 
 from pneumonet.pipelines.augment import Augment
 from pneumonet.pipelines.cache import cached_images
-from pneumonet.pipelines.fast import ArrayDataset, fast_dataset, load_arrays
+from pneumonet.pipelines.fast import ArrayDataset, load_arrays
 
-__all__ = ["Augment", "ArrayDataset", "cached_images", "fast_dataset", "load_arrays"]
+__all__ = ["Augment", "ArrayDataset", "cached_images", "load_arrays"]

@@ -7,7 +7,6 @@ Keras' geometric augmentation layers are avoided: under JAX on a GPU they cost ~
 """
 
 import dataclasses
-import math
 
 import numpy as np
 from PIL import Image
@@ -35,49 +34,23 @@ class Augment:
                     shear_range=self.shear, zoom_range=self.zoom, brightness_range=list(self.brightness),
                     horizontal_flip=self.horizontal_flip, fill_mode="constant", cval=0.0)
 
-    def sample_matrix(self, rng, height, width):
-        """A random 3 x 3 matrix mapping output pixel (x, y, 1) to input pixel coordinates."""
-        theta = math.radians(rng.uniform(-self.rotation, self.rotation))
-        shear = math.radians(rng.uniform(-self.shear, self.shear))
-        zx, zy = rng.uniform(1 - self.zoom, 1 + self.zoom, size=2)
-        tx, ty = rng.uniform(-self.shift, self.shift, size=2) * (width, height)
-        flip = -1.0 if (self.horizontal_flip and rng.random() < 0.5) else 1.0
-        cx, cy = (width - 1) / 2, (height - 1) / 2
-        # composed the way ImageDataGenerator composes them: rotation, shift, shear, zoom, about the centre
-        rotate = np.array([[math.cos(theta), -math.sin(theta), 0], [math.sin(theta), math.cos(theta), 0], [0, 0, 1]])
-        shift = np.array([[1, 0, tx], [0, 1, ty], [0, 0, 1]])
-        shear_m = np.array([[1, -math.sin(shear), 0], [0, math.cos(shear), 0], [0, 0, 1]])
-        zoom_m = np.array([[zx * flip, 0, 0], [0, zy, 0], [0, 0, 1]])
-        centre = np.array([[1, 0, cx], [0, 1, cy], [0, 0, 1]])
-        uncentre = np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1]])
-        return centre @ rotate @ shift @ shear_m @ zoom_m @ uncentre
-
     def sample_matrices(self, rng, n, height, width):
-        """``n`` random matrices at once (vectorised ``sample_matrix``): (n, 3, 3)."""
+        """``n`` random 3 x 3 matrices (n, 3, 3), each mapping output pixel (x, y, 1) to input coordinates."""
         theta = np.radians(rng.uniform(-self.rotation, self.rotation, n))
         shear = np.radians(rng.uniform(-self.shear, self.shear, n))
         zx, zy = rng.uniform(1 - self.zoom, 1 + self.zoom, (2, n))
         tx, ty = rng.uniform(-self.shift, self.shift, (2, n)) * np.array([[width], [height]])
         if self.horizontal_flip:
             zx = zx * np.where(rng.random(n) < 0.5, -1.0, 1.0)
-        c, s, ss, cs = np.cos(theta), np.sin(theta), np.sin(shear), np.cos(shear)
+        (a00, a01, t0), (a10, a11, t1) = affine_rows(np.cos(theta), np.sin(theta), np.sin(shear), np.cos(shear),
+                                                     zx, zy, tx, ty)
         cx, cy = (width - 1) / 2, (height - 1) / 2
-        a00, a01, a10, a11 = c * zx, (-c * ss - s * cs) * zy, s * zx, (-s * ss + c * cs) * zy
         matrices = np.zeros((n, 3, 3))
-        matrices[:, 0, :2] = np.stack([a00, a01], 1)
-        matrices[:, 1, :2] = np.stack([a10, a11], 1)
-        # translation: R t, about the centre (as centre @ R @ T @ S @ Z @ uncentre)
-        matrices[:, 0, 2] = c * tx - s * ty + cx - a00 * cx - a01 * cy
-        matrices[:, 1, 2] = s * tx + c * ty + cy - a10 * cx - a11 * cy
+        # about the centre: x_in = A (x_out - c) + t + c
+        matrices[:, 0] = np.stack([a00, a01, t0 + cx - a00 * cx - a01 * cy], 1)
+        matrices[:, 1] = np.stack([a10, a11, t1 + cy - a10 * cx - a11 * cy], 1)
         matrices[:, 2, 2] = 1
         return matrices
-
-    def apply(self, image, rng):
-        """Augment one uint8 H x W image; returns float32 H x W in 0..255."""
-        height, width = image.shape
-        matrix = self.sample_matrix(rng, height, width)
-        factor = rng.uniform(*self.brightness)
-        return np.clip(warp(image, matrix).astype(np.float32) * factor, 0, 255)
 
     def apply_batch(self, images, rng):
         """Augment uint8 (N, H, W) images; returns uint8 (N, H, W) (parameters drawn at once).
@@ -91,6 +64,15 @@ class Augment:
         for i in range(n):
             out[i] = brighten(warp(images[i], matrices[i]), factors[i])
         return out
+
+
+def affine_rows(cos, sin, sin_shear, cos_shear, zx, zy, tx, ty):
+    """The affine map rotation @ shift @ shear @ zoom (``ImageDataGenerator``'s order) about the origin, as two
+    rows ``(a00, a01, t0), (a10, a11, t1)``. Plain arithmetic, so numpy arrays (the CPU pipeline) and
+    ``keras.ops`` tensors (``AffineAugment`` on the device) share this one formula."""
+    a00, a01 = cos * zx, (-cos * sin_shear - sin * cos_shear) * zy
+    a10, a11 = sin * zx, (-sin * sin_shear + cos * cos_shear) * zy
+    return (a00, a01, cos * tx - sin * ty), (a10, a11, sin * tx + cos * ty)
 
 
 try:  # OpenCV's warpAffine is ~8x faster than Pillow's affine transform at 224 px

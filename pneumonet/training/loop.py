@@ -8,8 +8,10 @@ optimizer state and loop state restored from the last checkpoint, a resumed run 
 the same best model.
 """
 
+import dataclasses
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,7 @@ import pandas as pd
 from pneumonet.errors import CheckpointError
 from pneumonet.io import atomic_path, read_json, write_csv, write_json
 from pneumonet.models.layers import seed_generator_of
+from pneumonet.progress import duration, time_left
 
 
 def _save_arrays(path, arrays):
@@ -41,8 +44,8 @@ def reseed(model, seed, epoch):
 class RunState:
     """What survives an interruption: history rows, best value/epoch/weights, per-phase loop counters."""
 
-    def __init__(self, full_model, checkpoint_dir=None, monitor="val_auc", save_fn=None):
-        self.full_model, self.monitor, self.save_fn = full_model, monitor, save_fn
+    def __init__(self, full_model, checkpoint_dir=None, monitor="val_auc"):
+        self.full_model, self.monitor = full_model, monitor
         self.dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.rows, self.best_value, self.best_epoch, self.best_weights = [], -np.inf, None, None
         self.phases = {}  # phase -> {"done", "wait", "best", "plateau_wait", "lr", "stopped"}
@@ -99,6 +102,8 @@ class RunState:
 
     # -- bookkeeping -------------------------------------------------------------------------------------------
     def record(self, phase, logs, learning_rate):
+        """Append an epoch's row and keep the best weights so far (also on disk, ``best_weights.npz``, when
+        checkpointing). Returns the monitored value (None when the logs lack it)."""
         row = {"epoch": len(self.rows) + 1, "phase": phase, "learning_rate": float(learning_rate),
                **{k: float(v) for k, v in logs.items()}}
         self.rows.append(row)
@@ -109,9 +114,6 @@ class RunState:
             self.best_weights = self.full_model.get_weights()
             if self.dir is not None:
                 _save_arrays(self.dir / "best_weights.npz", self.best_weights)
-                if self.save_fn is not None:
-                    self.save_fn(self.full_model, self.dir / "best.keras", {"best_epoch": row["epoch"],
-                                                                            self.monitor: float(value)})
         return value
 
     def history(self):
@@ -122,36 +124,56 @@ class RunState:
             self.full_model.set_weights(self.best_weights)
 
 
-def run_phase(state, phase, fitted, feed, validation, epochs, learning_rate, config, class_weight, compile_fn,
-              verbose=0, validation_batch_size=None):
-    """Train ``fitted`` for up to ``epochs`` epochs of ``phase``, resuming where ``state`` says it stopped.
+@dataclasses.dataclass
+class Phase:
+    """One training phase as the epoch loop sees it.
 
-    ``feed(epoch)`` returns (x, y) or a dataset for that global epoch number. Early stopping after
-    ``config.patience`` epochs without a better validation AUC; the learning rate is multiplied by 0.3 after
-    ``max(1, patience // 2)`` such epochs (down to 1e-7). At the end the best weights so far are restored.
+    ``model`` is what ``fit`` trains (the full model, or the part after cached activations); ``feed(epoch)``
+    returns ``(x, y)`` or a dataset for that global epoch number; ``compile(model, learning_rate)`` compiles it.
     ``validation_batch_size`` only changes how validation is batched, never its result.
     """
-    loop = state.phases.setdefault(phase, {"done": 0, "wait": 0, "best": -np.inf, "plateau_wait": 0,
-                                           "lr": learning_rate, "stopped": False})
-    if loop["done"] >= epochs or loop["stopped"]:
+
+    number: int
+    model: object
+    feed: Callable
+    validation: object
+    epochs: int
+    learning_rate: float
+    compile: Callable
+    validation_batch_size: int = None
+
+
+def run_phase(state, phase, config, class_weight=None, verbose=0):
+    """Train ``phase.model`` for up to ``phase.epochs`` epochs, resuming where ``state`` says it stopped.
+
+    Early stopping after ``config.patience`` epochs without a better validation AUC; the learning rate is
+    multiplied by 0.3 after ``max(1, patience // 2)`` such epochs (down to 1e-7). At the end the best weights so
+    far are restored. ``verbose`` prints one line per epoch (``epoch_line``).
+    """
+    loop = state.phases.setdefault(phase.number, {"done": 0, "wait": 0, "best": -np.inf, "plateau_wait": 0,
+                                                  "lr": phase.learning_rate, "stopped": False})
+    if loop["done"] >= phase.epochs or loop["stopped"]:
         return loop  # finished before an interruption: the restored weights already carry what followed
-    compile_fn(fitted, loop["lr"])
+    fitted = phase.model
+    phase.compile(fitted, loop["lr"])
     if loop["done"]:
         state.restore_optimizer(fitted.optimizer, fitted.trainable_variables)
         fitted.optimizer.learning_rate.assign(loop["lr"])
-    while loop["done"] < epochs and not loop["stopped"]:
+    seconds = []
+    while loop["done"] < phase.epochs and not loop["stopped"]:
         epoch = len(state.rows)  # global epoch index: the same on a straight run and a resumed one
         reseed(state.full_model, config.seed, epoch)
-        data = feed(epoch)
+        data = phase.feed(epoch)
         x, y = data if isinstance(data, tuple) else (data, None)
         start = time.time()
         result = fitted.fit(x, y, batch_size=config.batch_size if y is not None else None, epochs=1,
-                            validation_data=validation, validation_batch_size=validation_batch_size,
+                            validation_data=phase.validation, validation_batch_size=phase.validation_batch_size,
                             class_weight=class_weight, shuffle=False, verbose=0)
+        seconds.append(time.time() - start)
         logs = {k: v[-1] for k, v in result.history.items()}
         if verbose:
-            print(epoch_line(phase, loop["done"] + 1, epochs, logs, loop["lr"], time.time() - start), flush=True)
-        value = state.record(phase, logs, loop["lr"])
+            print(epoch_line(phase.number, loop["done"] + 1, phase.epochs, logs, loop["lr"], seconds), flush=True)
+        value = state.record(phase.number, logs, loop["lr"])
         loop["done"] += 1
         if value is not None and value > loop["best"]:
             loop["best"], loop["wait"], loop["plateau_wait"] = float(value), 0, 0
@@ -169,16 +191,20 @@ def run_phase(state, phase, fitted, feed, validation, epochs, learning_rate, con
 
 
 def epoch_line(phase, epoch, epochs, logs, learning_rate, seconds):
-    """One line per epoch, instead of Keras' progress bars: phase, losses, validation AUC, seconds."""
+    """One line per epoch, instead of Keras' progress bars: phase, losses, validation AUC, this epoch's seconds
+    and the phase's time left at the mean pace so far (at most: early stopping may end it sooner).
+
+    Args:
+        seconds: the durations of this phase's epochs so far, the current one last.
+    """
+    left = time_left(sum(seconds), len(seconds), len(seconds) + epochs - epoch)
     return (f"phase {phase} epoch {epoch}/{epochs}: loss {logs.get('loss', float('nan')):.4f}, val_loss "
             f"{logs.get('val_loss', float('nan')):.4f}, val AUC {logs.get('val_auc', float('nan')):.4f}, "
-            f"lr {learning_rate:.0e}, {seconds:.0f} s")
+            f"lr {learning_rate:.0e}, {seconds[-1]:.0f} s, phase ETA {duration(left)}")
 
 
-def permuted(arrays, seed, epoch, shuffle=True):
-    """The arrays in the order ``default_rng([seed, epoch])`` gives (unchanged when ``shuffle`` is False)."""
-    if not shuffle:
-        return arrays
+def permuted(arrays, seed, epoch):
+    """The arrays in the order ``default_rng([seed, epoch])`` gives."""
     order = np.random.default_rng([seed, epoch]).permutation(len(arrays[0]))
     return tuple(a[order] for a in arrays)
 

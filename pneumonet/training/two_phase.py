@@ -17,10 +17,9 @@ import numpy as np
 
 from pneumonet.data.splits import class_weights as balanced_weights
 from pneumonet.models.finetune import backbone_layers, describe_trainable, freeze_backbone, unfreeze
-from pneumonet.models.saving import save_model
 from pneumonet.pipelines.fast import ArrayDataset
 from pneumonet.training.features import cache_boundary, split_model
-from pneumonet.training.loop import RunState, permuted, run_phase
+from pneumonet.training.loop import Phase, RunState, permuted, run_phase
 
 
 # Training a head alone on cached activations is a tiny model on small tensors: the fixed cost of each call
@@ -44,7 +43,6 @@ class TrainConfig:
     class_weight: str = "balanced"   # or None
     seed: int = 42
     cache_activations: bool = True  # the fast path when nothing random precedes the boundary
-    from_scratch: bool = False       # one phase, every layer trainable
     label_smoothing: float = 0.0     # targets pulled towards 0.5: less confident, better-calibrated heads
     weight_decay: float = 0.0        # decoupled weight decay (AdamW) when positive
 
@@ -96,8 +94,8 @@ def compile_for(model, learning_rate, steps_per_execution=1, label_smoothing=0.0
     return model
 
 
-def _set_phase(model, phase, config):
-    if config.from_scratch:
+def _set_phase(model, phase, config, from_scratch=False):
+    if from_scratch:  # one phase, every layer trainable
         for layer in model.layers:
             layer.trainable = True
         return
@@ -111,29 +109,34 @@ def _phase_epochs(config, phase):
     if phase == 1:
         return config.epochs_head
     has_unfreeze = config.unfreeze_last > 0 or config.unfreeze_from is not None
-    return 0 if config.from_scratch or not has_unfreeze else config.epochs_finetune
+    return config.epochs_finetune if has_unfreeze else 0
+
+
+def _learning_rate(config, phase):
+    return config.lr_head if phase == 1 else config.lr_finetune
 
 
 def train_two_phase(model, train, val, config=None, run_dir=None, augment=None, predict=None, verbose=1,
-                    resume=False):
+                    resume=False, from_scratch=False):
     """Train ``model`` in two phases and return a ``TrainResult``.
 
     Args:
         train, val: ``(images uint8 (N, H, W), labels)`` from the fast pipeline, or Keras-ready datasets
             (e.g. classic generators) yielding model-ready targets.
         config: ``TrainConfig``.
-        run_dir: where ``history.csv`` and ``checkpoints/`` (best.keras, last weights, optimizer, state) go.
+        run_dir: where ``history.csv`` and ``checkpoints/`` (best and last weights, optimizer, state) go.
         augment: an ``Augment`` applied on the CPU by the fast pipeline. For augmentation on the device, build
             the model with ``build_model(..., augment=Augment())`` instead and leave this None. Either disables
             cached activations.
         predict: ``{name: images}`` to predict with the final model (``TrainResult.predictions``).
         resume: continue from ``run_dir/checkpoints`` when an earlier run was interrupted.
+        from_scratch: set by ``train_from_scratch``: one phase with every layer trainable.
     """
     config = config or TrainConfig()
     keras.utils.set_random_seed(config.seed)
     start = time.time()
     checkpoints = Path(run_dir) / "checkpoints" if run_dir is not None else None
-    state = RunState(model, checkpoints, save_fn=save_model)
+    state = RunState(model, checkpoints)
     if checkpoints is not None:
         checkpoints.mkdir(parents=True, exist_ok=True)
         if resume and state.restore() and verbose:
@@ -150,7 +153,8 @@ def train_two_phase(model, train, val, config=None, run_dir=None, augment=None, 
     if plan:
         predictions = _train_cached(model, train, val, config, state, weights, predict or {}, plan, verbose)
     else:
-        predictions = _train_full(model, train, val, config, state, weights, augment, predict or {}, verbose)
+        predictions = _train_full(model, train, val, config, state, weights, augment, predict or {}, verbose,
+                                  from_scratch)
     return TrainResult(model, state.history(), state.best_epoch, state.best_value, time.time() - start,
                        predictions)
 
@@ -189,16 +193,16 @@ def _train_cached(model, train, val, config, state, weights, predict, plan, verb
         suffix = from_earliest if boundary is earliest else keras.Model(boundary.output, model.output)
         # steps of the head alone on cached activations are cheap: run many per call, validate in one batch
         head_only = not any(id(layer) in backbone for layer in suffix.layers)
-        run_phase(state, phase, suffix, lambda epoch: permuted((feats["train"], y_train), config.seed, epoch),
-                  (feats["val"], y_val), _phase_epochs(config, phase),
-                  config.lr_head if phase == 1 else config.lr_finetune, config, weights,
-                  functools.partial(compile_for, steps_per_execution=HEAD_STEPS_PER_EXECUTION if head_only else 1,
-                                    label_smoothing=config.label_smoothing, weight_decay=config.weight_decay),
-                  verbose, validation_batch_size=HEAD_VALIDATION_BATCH if head_only else None)
+        compile_fn = functools.partial(compile_for, steps_per_execution=HEAD_STEPS_PER_EXECUTION if head_only else 1,
+                                       label_smoothing=config.label_smoothing, weight_decay=config.weight_decay)
+        run_phase(state, Phase(phase, suffix, lambda epoch: permuted((feats["train"], y_train), config.seed, epoch),
+                               (feats["val"], y_val), _phase_epochs(config, phase), _learning_rate(config, phase),
+                               compile_fn, HEAD_VALIDATION_BATCH if head_only else None),
+                  config, weights, verbose)
     return {name: from_earliest.predict(acts[name], batch_size=batch, verbose=0) for name in predict}
 
 
-def _train_full(model, train, val, config, state, weights, augment, predict, verbose):
+def _train_full(model, train, val, config, state, weights, augment, predict, verbose, from_scratch):
     if isinstance(train, tuple) and augment is None:
         # uint8 arrays straight to Keras: the fastest feed on every backend; the model casts, augments
         # (AffineAugment) and preprocesses on the device
@@ -213,9 +217,7 @@ def _train_full(model, train, val, config, state, weights, augment, predict, ver
                                augment=augment, seed=config.seed, workers=2)
 
         def feed(epoch):
-            dataset.epoch = epoch
-            dataset.order = dataset._order()
-            return dataset
+            return dataset.set_epoch(epoch)
 
         val = ArrayDataset(val[0], targets_for(model, val[1]), batch_size=config.batch_size)
     else:
@@ -226,12 +228,13 @@ def _train_full(model, train, val, config, state, weights, augment, predict, ver
         epochs = _phase_epochs(config, phase)
         if not epochs:
             continue
-        _set_phase(model, phase, config)
+        _set_phase(model, phase, config, from_scratch)
         if verbose:
             print(f"phase {phase}: {describe_trainable(model)}")
-        run_phase(state, phase, model, feed, val, epochs, config.lr_head if phase == 1 else config.lr_finetune,
-                  config, weights, functools.partial(compile_for, label_smoothing=config.label_smoothing,
-                                                     weight_decay=config.weight_decay), verbose)
+        compile_fn = functools.partial(compile_for, label_smoothing=config.label_smoothing,
+                                       weight_decay=config.weight_decay)
+        run_phase(state, Phase(phase, model, feed, val, epochs, _learning_rate(config, phase), compile_fn),
+                  config, weights, verbose)
     return {name: model.predict(images[..., None], batch_size=config.batch_size, verbose=0)
             for name, images in predict.items()}
 
@@ -239,7 +242,6 @@ def _train_full(model, train, val, config, state, weights, augment, predict, ver
 def train_from_scratch(model, train, val, config=None, run_dir=None, augment=None, predict=None, verbose=1,
                        resume=False):
     """One phase with every layer trainable (the custom CNN baseline, ResNet-18 without weights)."""
-    config = dataclasses.replace(config or TrainConfig(), from_scratch=True, unfreeze_last=0, unfreeze_from=None,
-                                 cache_activations=False)
+    config = dataclasses.replace(config or TrainConfig(), unfreeze_last=0, unfreeze_from=None, cache_activations=False)
     return train_two_phase(model, train, val, config, run_dir=run_dir, augment=augment, predict=predict,
-                           verbose=verbose, resume=resume)
+                           verbose=verbose, resume=resume, from_scratch=True)

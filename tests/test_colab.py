@@ -1,0 +1,44 @@
+import json
+import shutil
+
+import pytest
+
+from pneumonet.notebook import COLAB_BADGE_TAG, README_MARKERS, add_colab_badges, colab_url, main
+from pneumonet.runner import NOTEBOOKS, notebooks_dir
+
+REPOSITORY = "https://github.com/example-org/pneumonet"
+
+
+def test_colab_url_is_built_from_the_repository():
+    assert colab_url(REPOSITORY + ".git", "03_transfer_learning", branch="dev") == (
+        "https://colab.research.google.com/github/example-org/pneumonet/blob/dev/notebooks/"
+        "03_transfer_learning.ipynb")
+    with pytest.raises(ValueError, match="Received: repository='git@github.com:o/n.git'"):
+        colab_url("git@github.com:o/n.git", "01_data_exploration")
+
+
+def test_badges_go_first_install_from_the_repository_and_can_be_rewritten(tmp_path):
+    folder = tmp_path / "notebooks"
+    shutil.copytree(notebooks_dir(), folder)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{README_MARKERS[0]}\nold\n{README_MARKERS[1]}\n\nafter\n")
+    add_colab_badges("https://github.com/first/pneumonet", folder=folder, readme=readme)
+    written = add_colab_badges(REPOSITORY, folder=folder, readme=readme)  # a second run replaces the first
+    assert [p.stem for p in written] == list(NOTEBOOKS)
+    for path in written:
+        cells = json.loads(path.read_text())["cells"]
+        badges = [c for c in cells if COLAB_BADGE_TAG in c["metadata"].get("tags", [])]
+        assert len(badges) == 1 and cells[0] is badges[0]
+        assert colab_url(REPOSITORY, path.stem) in "".join(badges[0]["source"])
+        install = next("".join(c["source"]) for c in cells if "PNEUMONET_REPO" in "".join(c["source"]))
+        assert f'os.environ.get("PNEUMONET_REPO", "{REPOSITORY}")' in install and "first/" not in install
+        compile(install.replace("%pip", "#"), path.name, "exec")  # still valid Python (the magic aside)
+    text = readme.read_text()
+    assert "old" not in text and text.count("colab-badge.svg") == len(NOTEBOOKS) and text.endswith("after\n")
+
+
+def test_bad_repository_is_one_line_and_writes_nothing(capsys):
+    before = {p: p.read_bytes() for p in notebooks_dir().glob("*.ipynb")}
+    assert main(["--repository", "not-a-url"]) == 2
+    assert "Received: repository='not-a-url'" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in notebooks_dir().glob("*.ipynb")} == before

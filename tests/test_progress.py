@@ -1,0 +1,42 @@
+import json
+import os
+
+from pneumonet.progress import NotebookProgress, duration, time_left
+from pneumonet.runner import earlier_timings
+from pneumonet.training.loop import epoch_line
+
+
+def test_notebook_progress_passes_progress_lines_only_even_when_split():
+    lines = []
+    sink = NotebookProgress(lines.append, "[run] 03")
+    sink.write("== model 1/2 densenet121: densenet121, gap, 224 px\nsome table row\nphase 1 ep")
+    sink.write("och 1/6: loss 0.5\n   unrelated\nphase 1 epoch 2/6: loss 0.4")  # the last line is not complete yet
+    assert lines == ["[run] 03 == model 1/2 densenet121: densenet121, gap, 224 px",
+                     "[run] 03 phase 1 epoch 1/6: loss 0.5"]
+
+
+def test_time_left_and_durations():
+    assert time_left(0.0, 0, 5) is None
+    assert time_left(30.0, 2, 5) == 45.0  # three more steps at 15 s each
+    assert duration(45) == "45 s" and duration(600) == "10 min"
+
+
+def test_epoch_line_estimates_the_rest_of_the_phase():
+    line = epoch_line(2, 2, 5, {"loss": 0.5, "val_loss": 0.4, "val_auc": 0.9}, 1e-5, [100.0, 140.0])
+    assert line.startswith("phase 2 epoch 2/5:") and "140 s" in line and "phase ETA 6 min" in line  # 3 x 120 s
+
+
+def test_earlier_timings_takes_the_latest_job_with_the_same_smoke_setting(tmp_path):
+    def job(name, smoke, seconds, mtime):
+        folder = tmp_path / "runs" / name
+        folder.mkdir(parents=True)
+        path = folder / "timings.json"
+        path.write_text(json.dumps({"notebooks": {"01": seconds}, "parameters": {"smoke": smoke}}))
+        os.utime(path, (mtime, mtime))
+
+    job("main-1", False, 100, 1_000)
+    job("main-2", False, 200, 2_000)
+    job("demo-1", True, 5, 3_000)
+    assert earlier_timings(False, roots=[tmp_path / "runs"]) == {"01": 200}
+    assert earlier_timings(True, roots=[tmp_path / "runs"]) == {"01": 5}
+    assert earlier_timings(True, roots=[tmp_path / "nothing"]) == {}
