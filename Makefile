@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DATA ?= $(if $(PNEUMONET_DATA),$(PNEUMONET_DATA),data/chest_xray)
 WEIGHTS ?= $(if $(PNEUMONET_WEIGHTS),$(PNEUMONET_WEIGHTS),weights)
 
-.PHONY: setup test test-jax main demo benchmarks badges clean
+.PHONY: setup test test-jax main demo benchmarks badges browser clean
 
 setup: $(VENV)/.installed
 
@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Everything under TensorFlow, then the core again under JAX with TensorFlow import blocked.
-test: setup
+test: setup browser
 	MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider
 	$(MAKE) test-jax
 
@@ -25,7 +25,8 @@ test-jax: setup
 	KERAS_BACKEND=jax PNEUMONET_BLOCK_TF=1 MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider -m "not slow" \
 		tests/test_catalog.py tests/test_splits.py tests/test_pipelines.py tests/test_models.py \
 		tests/test_training.py tests/test_evaluation.py tests/test_gradcam.py tests/test_io.py \
-		tests/test_robustness.py tests/test_lineup.py
+		tests/test_robustness.py tests/test_lineup.py tests/test_progress.py tests/test_multiclass.py \
+		tests/test_scaling.py tests/test_dicom.py tests/test_export.py tests/test_demo.py tests/test_colab.py
 
 # The main job: the five notebooks on real data (DATA=..., WEIGHTS=... folder), or the demo when there is none.
 # Each job writes a new runs/main-<time>/; RESULTS=results OVERWRITE=1 refreshes the committed results instead.
@@ -41,6 +42,18 @@ benchmarks: setup
 # "Open in Colab" badges in every notebook and README.md, from the repository's public GitHub URL
 badges: setup
 	$(PY) -m pneumonet.notebook --repository $(REPO)
+
+# Chromium and chromedriver for the browser test of the demo (tests/test_demo.py), from the system packages:
+# installed with apt-get when it is there and we are root; otherwise says so (that test is then skipped).
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+		echo "chromium and chromedriver are installed"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) || \
+			echo "make browser: apt-get failed; the browser test will be skipped"; \
+	else \
+		echo "make browser: needs apt-get and root; install Chromium and chromedriver yourself (the browser test is skipped without them)"; \
+	fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache

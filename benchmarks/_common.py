@@ -1,8 +1,12 @@
-"""Helpers shared by the benchmarks: timing and a machine description for the printed report."""
+"""Helpers shared by the benchmarks: timing, a machine description for the printed report, and the uint8 feed."""
 
 import os
 import platform
 import time
+
+import numpy as np
+
+from pneumonet.pipelines import ArrayDataset
 
 
 def machine():
@@ -19,3 +23,12 @@ class Timer:
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.start
+
+
+class Uint8ArrayDataset(ArrayDataset):
+    """Raw uint8 batches for a model that casts, augments and preprocesses on the device (4x fewer bytes to move
+    than float32)."""
+
+    def __getitem__(self, index):
+        pixels, rows = self.pixels(index)
+        return pixels[..., None], self.labels[rows].astype(np.float32)

@@ -23,18 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _common import machine  # noqa: E402
+from _common import Uint8ArrayDataset, machine  # noqa: E402
 from pneumonet.models import build_model, freeze_backbone  # noqa: E402
 from pneumonet.pipelines import ArrayDataset, Augment  # noqa: E402
 from pneumonet.training import compile_for  # noqa: E402
-
-
-class Uint8ArrayDataset(ArrayDataset):
-    """Raw uint8 batches for a model that casts, augments and preprocesses on the device (4x fewer bytes)."""
-
-    def __getitem__(self, index):
-        pixels, rows = self.pixels(index)
-        return pixels[..., None], self.labels[rows].astype(np.float32)
 
 
 def with_keras_photometric(model, size):

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _common import machine  # noqa: E402
+from _common import Uint8ArrayDataset, machine  # noqa: E402
 from pneumonet.data import build_catalog  # noqa: E402
 from pneumonet.models import build_model, freeze_backbone, unfreeze  # noqa: E402
 from pneumonet.pipelines import ArrayDataset, Augment, cached_images  # noqa: E402
@@ -90,18 +90,19 @@ def main():
             freeze_backbone(m) if phase == 1 else unfreeze(m, last=4)
             compile_for(m, 1e-3 if phase == 1 else 1e-5)
 
-        def feed(**kwargs):
-            return ArrayDataset(images, labels, batch_size=args.batch, shuffle=True, workers=args.workers,
-                                max_queue_size=4 * args.workers, **kwargs)
+        def feed(uint8=False, **kwargs):
+            kind = Uint8ArrayDataset if uint8 else ArrayDataset
+            return kind(images, labels, batch_size=args.batch, shuffle=True, workers=args.workers,
+                        max_queue_size=4 * args.workers, **kwargs)
 
         alone = timed_fit(model, in_memory, args.steps, args.batch, y=labels)
         designs = {
             "CPU augmentation, PyDataset threads": timed_fit(model, feed(augment=Augment()), args.steps, args.batch),
-            "device augmentation, PyDataset uint8 batches": timed_fit(augmenting, feed(dtype="uint8"), args.steps,
+            "device augmentation, PyDataset uint8 batches": timed_fit(augmenting, feed(uint8=True), args.steps,
                                                                       args.batch),
             "device augmentation, uint8 array fed by Keras": timed_fit(augmenting, raw, args.steps, args.batch,
                                                                        y=labels, shuffle=True),
-            "(diagnostic) no augmentation, PyDataset uint8 batches": timed_fit(model, feed(dtype="uint8"),
+            "(diagnostic) no augmentation, PyDataset uint8 batches": timed_fit(model, feed(uint8=True),
                                                                              args.steps, args.batch),
         }
         rows.append((phase, alone, designs))

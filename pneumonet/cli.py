@@ -37,6 +37,28 @@ def _cmd_data(args):
     return 0
 
 
+def _config_defaults(args):
+    """The ``--config`` file's values (``best_config.json`` from ``pneumonet search``) as defaults for ``train``;
+    a file searched for another backbone than ``--backbone`` is refused."""
+    from pneumonet.search import train_defaults
+
+    defaults = train_defaults(args.config)
+    if defaults["backbone"] != args.backbone:
+        raise ValueError(f"{args.config} was searched for {defaults['backbone']}. Received: --backbone "
+                         f"{args.backbone}")
+    return defaults
+
+
+def _train_head(args):
+    """``--head``, with the width and dropout a ``--config`` file gives (None: the head's own)."""
+    units, dropout = getattr(args, "head_units", None), getattr(args, "head_dropout", None)
+    if units is None and dropout is None:
+        return args.head
+    from pneumonet.models.heads import get_head
+
+    return get_head(args.head, units=units, dropout=dropout)
+
+
 def _cmd_train(args):
     from pneumonet.experiment import Experiment, prepare_catalog, run_experiment
     from pneumonet.training import TrainConfig
@@ -45,15 +67,24 @@ def _cmd_train(args):
     config = TrainConfig(epochs_head=args.epochs, epochs_finetune=args.finetune_epochs, lr_head=args.lr,
                          lr_finetune=args.lr_finetune, unfreeze_last=args.unfreeze_last, batch_size=args.batch_size,
                          seed=args.seed, label_smoothing=args.label_smoothing, weight_decay=args.weight_decay)
-    experiment = Experiment(args.name or args.backbone, args.backbone, head=args.head, weights=weights,
+    experiment = Experiment(args.name or args.backbone, args.backbone, head=_train_head(args), weights=weights,
                             image_size=args.image_size, pipeline=args.pipeline, augment=args.augment,
-                            augment_on=args.augment_on, views=args.views, train=config)
+                            augment_on=args.augment_on, views=args.views, target=args.target, train=config)
     catalog = prepare_catalog(args.data, val_fraction=args.val_fraction, seed=args.seed)
     for path, reason in catalog.attrs.get("unreadable", {}).items():
         print(f"pneumonet train: skipped {path}: {reason}", file=sys.stderr)
-    record = run_experiment(experiment, catalog, args.results, weights_dir=args.weights_dir,
-                            cache_dir=args.cache_dir, n_boot=args.n_boot, overwrite=args.overwrite,
-                            resume=args.resume, verbose=args.verbose)
+    from pneumonet.scaling import scaled
+
+    with scaled(args.profile, args.precision, args.devices) as setup:  # set before the model is built
+        if args.verbose:
+            print(f"profile {setup.profile}, {setup.precision}, on {', '.join(setup.devices)} ({setup.backend})")
+        record = run_experiment(experiment, catalog, args.results, weights_dir=args.weights_dir,
+                                cache_dir=args.cache_dir, n_boot=args.n_boot, overwrite=args.overwrite,
+                                resume=args.resume, verbose=args.verbose, scaling=setup)
+    if "subtypes" in record:
+        three, kermany = record["subtypes"]["test"], record["subtypes"]["bacterial_vs_viral"]["test"]
+        print(f"{experiment.name}, three classes on test: accuracy {three['accuracy']['value']:.3f}, macro AUC "
+              f"{three['roc_auc_macro']['value']:.3f}; bacterial vs viral AUC {kermany['roc_auc']['value']:.3f}")
     t = record["test"]
     print(f"{experiment.name}: threshold {record['threshold']:.3f} (chosen on val); test AUC "
           f"{t['roc_auc']['value']:.3f} [{t['roc_auc']['low']:.3f}, {t['roc_auc']['high']:.3f}], sensitivity "
@@ -72,7 +103,11 @@ def _cmd_evaluate(args):
     table = write_summary(args.results, runs)
     print(table[["model", "threshold", "Accuracy", "Sensitivity", "Specificity", "AUC", "False negatives"]]
           .to_string(index=False))
-    print(f"\nwritten: {Path(args.results) / 'summary.csv'} and summary.md")
+    from pneumonet.model_card import write_model_card
+
+    for name in runs:
+        write_model_card(Path(args.results) / name)
+    print(f"\nwritten: {Path(args.results) / 'summary.csv'}, summary.md and <run>/MODEL_CARD.md for each run")
     return 0
 
 
@@ -99,19 +134,22 @@ def _cmd_predict(args):
             failures += 1
             print(f"{path}: ERROR {exc.reason}", file=sys.stderr)
     if images:
+        from pneumonet.explain import decided_classes
+
         batch = np.stack(images)[..., None].astype("float32")
-        probs = positive_probability(model.predict(batch, verbose=0))
-        for path, p in zip(rows, probs):
-            decision = "PNEUMONIA" if p >= threshold else "NORMAL"
+        outputs = model.predict(batch, verbose=0)
+        probs, decided = positive_probability(outputs), decided_classes(outputs, threshold)
+        names = meta.get("class_names") or ["NORMAL", "PNEUMONIA"]
+        for path, p, d in zip(rows, probs, decided):
             print(json.dumps({"image": path, "p_pneumonia": round(float(p), 4), "threshold": round(threshold, 4),
-                              "decision": decision}))
+                              "decision": "PNEUMONIA" if p >= threshold else "NORMAL", "class": names[d]}))
         if args.gradcam:
             from pneumonet.explain import gradcam, plot_gradcam_grid
             from pneumonet.io import save_figure
 
-            axes = plot_gradcam_grid(batch, gradcam(model, batch),
-                                     [f"{Path(r).name} p={p:.2f}" for r, p in zip(rows, probs)],
-                                     ncols=min(4, len(rows)))
+            axes = plot_gradcam_grid(batch, gradcam(model, batch, class_index=decided),
+                                     [f"{Path(r).name} p={p:.2f}, explains {names[d]}"
+                                      for r, p, d in zip(rows, probs, decided)], ncols=min(4, len(rows)))
             save_figure(axes.ravel()[0].figure, args.gradcam)
             print(f"Grad-CAM written to {args.gradcam}")
     return 1 if failures else 0
@@ -135,12 +173,94 @@ def _cmd_robustness(args):
     return 0
 
 
+def _cmd_classical(args):
+    from pneumonet.classical import compare_runs, run_classical
+    from pneumonet.experiment import prepare_catalog
+    from pneumonet.io import write_csv
+
+    weights = None if args.weights in ("none", "None") else args.weights
+    catalog = prepare_catalog(args.data, val_fraction=args.val_fraction, seed=args.seed,
+                              progress=False)
+    for classifier in args.classifier:
+        name = f"{args.name or args.backbone}_{classifier}"
+        record = run_classical(catalog, args.results, backbone=args.backbone, classifier=classifier,
+                               weights=weights, weights_dir=args.weights_dir, image_size=args.image_size, name=name,
+                               cache_dir=args.cache_dir, n_splits=args.folds, n_jobs=args.n_jobs, n_boot=args.n_boot,
+                               seed=args.seed, batch_size=args.batch_size, overwrite=args.overwrite)
+        t, timing = record["test"]["roc_auc"], record["timing"]
+        print(f"{name}: best {record['best_params']} (patient-fold AUC {record['best_cv_auc']:.4f}); val AUC "
+              f"{record['val']['roc_auc']:.4f}; test AUC {t['value']:.4f} [{t['low']:.4f}, {t['high']:.4f}]; "
+              f"features {timing['decode_seconds'] + timing['backbone_seconds'] + timing['read_seconds']:.1f} s "
+              f"(backbone {timing['backbone_seconds']:.1f} s, cached: {', '.join(timing['cached']) or 'none'}), "
+              f"search {timing['search_seconds']:.1f} s, final fit {timing['final_fit_seconds']:.1f} s")
+        if args.compare:
+            import pandas as pd
+
+            table = pd.concat([compare_runs(Path(args.results) / name, other) for other in args.compare],
+                              ignore_index=True)
+            write_csv(Path(args.results) / name / "paired_tests.csv", table)
+            print(table.round(4).to_string(index=False))
+    return 0
+
+
+def _cmd_search(args):
+    from pneumonet.experiment import prepare_catalog
+    from pneumonet.search import run_search
+
+    weights = None if args.weights in ("none", "None") else args.weights
+    catalog = prepare_catalog(args.data, val_fraction=args.val_fraction, seed=args.seed,
+                              progress=False)
+    best = run_search(catalog, Path(args.results) / (args.name or args.backbone), args.backbone, weights=weights,
+                      image_size=args.image_size, budget=args.budget, trials=args.trials, epochs=args.epochs,
+                      weights_dir=args.weights_dir, cache_dir=args.cache_dir, seed=args.seed,
+                      overwrite=args.overwrite, verbose=args.verbose)
+    print(f"best of {best['search']['trials']} trials: val AUC {best['search']['val_auc']:.4f} with "
+          f"{best['hyperparameters']}; written to {best['search']['path']} (pneumonet train --config it)")
+    return 0
+
+
+def _cmd_stack(args):
+    from pneumonet.evaluation.ensemble import write_stack
+
+    record = write_stack(args.results, args.members, name=args.name, n_splits=args.folds, n_boot=args.n_boot,
+                         overwrite=args.overwrite)
+    t = record["test"]["roc_auc"]
+    print(f"{args.name}: weights {record['stacking']['coefficients']}; val AUC (out of fold) "
+          f"{record['val']['roc_auc']:.4f}; test AUC {t['value']:.4f} [{t['low']:.4f}, {t['high']:.4f}]")
+    return 0
+
+
+def _cmd_demo(args):
+    from pneumonet.demo import launch
+    from pneumonet.errors import PneumonetError
+
+    data = args.data
+    if data is None:
+        from pneumonet.data.download import resolve_data_dir
+
+        try:
+            data = resolve_data_dir(None)
+        except PneumonetError:
+            data = None  # no data: no example images, the demo still runs
+    launch(args.model, data_dir=data, n_examples=args.examples, host=args.host, port=args.port)
+    return 0
+
+
+def _cmd_export(args):
+    from pneumonet.export import export_model, metadata_path
+
+    output, info = export_model(args.model, args.output, format=args.format, overwrite=args.overwrite)
+    print(f"exported {args.model} as {args.format} to {output} (input {info['input_shape']} float32 0-255, "
+          f"threshold {info['threshold']:.4f}); metadata in {metadata_path(output, args.format)}")
+    return 0
+
+
 def _cmd_run(args):
     from pneumonet.runner import main_job
 
     params = {k: v for k, v in {"weights_dir": args.weights_dir, "cache_dir": args.cache_dir,
                                 "pipeline": args.pipeline, "smoke": args.smoke or None, "n_boot": args.n_boot,
-                                "backbones": args.backbones}.items() if v is not None}
+                                "backbones": args.backbones, "profile": args.profile}.items() if v is not None}
     results, timings = main_job(args.data, args.results, params, download=args.download, overwrite=args.overwrite)
     print(f"all notebooks ran in {sum(timings.values()):.0f} s; results in {results}")
     return 0
@@ -160,7 +280,33 @@ def _number(kind, low=None, high=None, low_open=False):
     return parse
 
 
-def build_parser():
+def _devices(text):
+    """``--devices``: "all" or a count of at least 1."""
+    if text == "all":
+        return text
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected 'all' or a count of at least 1, got {text!r}")
+
+
+def _scaling_options(p, profile_only=False):
+    """--profile (and --precision, --devices): see ``pneumonet.scaling``."""
+    from pneumonet.scaling import PRECISIONS
+
+    p.add_argument("--profile", choices=("cpu", "gpu"),
+                   help="hardware profile (default: gpu when Keras sees a GPU or TPU, else cpu)")
+    if profile_only:
+        return
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="default: mixed_bfloat16 on the gpu profile, float32 on the cpu profile")
+    p.add_argument("--devices", type=_devices,
+                   help="'all' or a count: more than one trains data-parallel (default: all on the gpu profile, "
+                        "one on the cpu profile); --batch-size is the global batch")
+
+
+def build_parser(train_defaults=None):
+    """The command line; ``train_defaults`` (from a ``--config`` file) replace the ``train`` defaults, so an
+    option given on the command line still wins."""
     from pneumonet.models.heads import HEADS
     from pneumonet.models.registry import BACKBONES
 
@@ -189,6 +335,8 @@ def build_parser():
                    help=f"one of: {', '.join(sorted(HEADS))} (default gap_dense_dropout)")
     p.add_argument("--views", type=_number(int, 0), default=0,
                    help="augmented views of each training image, drawn once (cached training; default 0)")
+    p.add_argument("--target", choices=("binary", "subtype"), default="binary",
+                   help="binary: NORMAL / PNEUMONIA (default); subtype: normal / bacterial / viral (three classes)")
     p.add_argument("--label-smoothing", type=_number(float, 0), default=0.0)
     p.add_argument("--weight-decay", type=_number(float, 0), default=0.0)
     p.add_argument("--weights", default="imagenet", help="imagenet, none, or a weights file")
@@ -211,8 +359,13 @@ def build_parser():
     p.add_argument("--cache-dir")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run of the same name")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last epoch")
+    p.add_argument("--config", metavar="BEST_CONFIG.json",
+                   help="settings found by `pneumonet search` (head width, dropout, learning rates, unfreezing, "
+                        "augmentation, label smoothing, weight decay, image size, weights); an option also given "
+                        "on the command line wins; epochs come from the command line")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
-    p.set_defaults(func=_cmd_train)
+    _scaling_options(p)
+    p.set_defaults(func=_cmd_train, **(train_defaults or {}))
 
     p = sub.add_parser("evaluate", help="summary table across the runs in a results folder")
     p.add_argument("--results", default="runs", help="folder whose */metrics.json are summarised (default runs/)")
@@ -236,6 +389,73 @@ def build_parser():
     p.add_argument("--gradcam", metavar="OUT.png", help="also write Grad-CAM overlays")
     p.set_defaults(func=_cmd_predict)
 
+    p = sub.add_parser("classical", help="frozen-backbone features + SVM / logistic regression, tuned by patient "
+                                         "folds, into RESULTS/<name>_<classifier>/")
+    common(p)
+    p.add_argument("--backbone", default="densenet121", choices=sorted(BACKBONES), metavar="BACKBONE")
+    p.add_argument("--classifier", nargs="+", choices=("svm", "logreg"), default=["svm", "logreg"])
+    p.add_argument("--weights", default="imagenet", help="imagenet, none, or a weights file")
+    p.add_argument("--weights-dir", help="folder with <backbone>_notop.weights.h5 ($PNEUMONET_WEIGHTS)")
+    p.add_argument("--image-size", type=_number(int, 16), default=224)
+    p.add_argument("--folds", type=_number(int, 2), default=5, help="GroupKFold folds by patient (default 5)")
+    p.add_argument("--n-jobs", type=int, default=1, help="parallel fits of the grid search (default 1)")
+    p.add_argument("--batch-size", type=_number(int, 1), default=32)
+    p.add_argument("--val-fraction", type=_number(float, 0, 0.5, low_open=True), default=0.2)
+    p.add_argument("--n-boot", type=_number(int, 2), default=1000)
+    p.add_argument("--name", help="run name prefix (default: the backbone)")
+    p.add_argument("--results", default="runs/classical", help="default runs/classical/")
+    p.add_argument("--compare", nargs="+", metavar="RUN_DIR",
+                   help="fine-tuned run folders to compare with on the same test images (into each run's "
+                        "paired_tests.csv)")
+    p.add_argument("--cache-dir")
+    p.add_argument("--overwrite", action="store_true", help="replace earlier runs of the same name")
+    p.set_defaults(func=_cmd_classical)
+
+    p = sub.add_parser("search", help="KerasTuner search of a Keras model's hyper-parameters (objective: val AUC)")
+    common(p)
+    p.add_argument("--backbone", required=True, choices=sorted(BACKBONES), metavar="BACKBONE")
+    p.add_argument("--weights", default="imagenet", help="imagenet, none, or a weights file")
+    p.add_argument("--weights-dir", help="folder with <backbone>_notop.weights.h5 ($PNEUMONET_WEIGHTS)")
+    p.add_argument("--image-size", type=_number(int, 16), default=224)
+    p.add_argument("--budget", choices=("cpu", "gpu"), default="cpu",
+                   help="cpu: 4 trials of 2 head + 1 fine-tuning epochs; gpu: 20 trials of 10 + 4")
+    p.add_argument("--trials", type=_number(int, 1), help="override the budget's number of trials")
+    p.add_argument("--epochs", type=_number(int, 1), help="override the budget's head epochs per trial")
+    p.add_argument("--val-fraction", type=_number(float, 0, 0.5, low_open=True), default=0.2)
+    p.add_argument("--name", help="search name (default: the backbone)")
+    p.add_argument("--results", default="runs/search", help="the search goes to RESULTS/NAME (default runs/search/)")
+    p.add_argument("--cache-dir")
+    p.add_argument("--overwrite", action="store_true", help="start the search again from scratch")
+    p.add_argument("--verbose", type=int, default=0, choices=(0, 1, 2))
+    p.set_defaults(func=_cmd_search)
+
+    p = sub.add_parser("stack", help="stacking: a logistic regression on members' validation probabilities")
+    p.add_argument("--results", default="runs", help="folder holding the member runs; the stack is written there")
+    p.add_argument("--members", nargs="+", required=True, help="run names (at least two)")
+    p.add_argument("--name", default="stack")
+    p.add_argument("--folds", type=_number(int, 2), default=5, help="patient folds for out-of-fold val scores")
+    p.add_argument("--n-boot", type=_number(int, 2), default=1000)
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run of the same name")
+    p.set_defaults(func=_cmd_stack)
+
+    p = sub.add_parser("demo", help="browser demo (Gradio): upload X-rays (JPEG, PNG, DICOM), see P(pneumonia), "
+                                    "the decision, Grad-CAM and the model card")
+    p.add_argument("--model", nargs="+", required=True, help="model.keras file(s); the other runs beside them are "
+                                                              "offered in the run menu")
+    p.add_argument("--data", default=None, help="data folder whose test split gives example images (default "
+                                                "$PNEUMONET_DATA or data/chest_xray; none when absent)")
+    p.add_argument("--examples", type=_number(int, 0), default=4, help="example images (default 4)")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=_number(int, 1), default=7860)
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("export", help="export a model.keras as a TensorFlow SavedModel or ONNX, threshold included")
+    p.add_argument("--model", required=True, help="a model.keras written by pneumonet")
+    p.add_argument("--format", choices=("tf_saved_model", "onnx"), default="tf_saved_model")
+    p.add_argument("--output", help="SavedModel folder or .onnx file (default: export/ beside the model)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing export")
+    p.set_defaults(func=_cmd_export)
+
     p = sub.add_parser("run", help="the main job: the five notebooks in order (demo when no data)")
     common(p)
     p.add_argument("--results", help="results folder (default: a new runs/main-<time>); an existing one is "
@@ -248,6 +468,7 @@ def build_parser():
     p.add_argument("--smoke", action="store_true", help="tiny images, one epoch, no pretrained weights")
     p.add_argument("--overwrite", action="store_true", help="replace the results folder when the job succeeds")
     p.add_argument("--download", action="store_true", help="download the data with kagglehub when missing")
+    _scaling_options(p, profile_only=True)
     p.set_defaults(func=_cmd_run)
     return parser
 
@@ -257,17 +478,16 @@ def main(argv=None):
     from pneumonet.errors import PneumonetError
 
     quiet_tensorflow()  # before anything imports Keras (the parser lists the registry's backbones and heads)
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    needs_data = args.command in ("data", "train", "robustness") and not getattr(args, "synthetic", None)
-    if getattr(args, "data", None) is None and needs_data:
-        from pneumonet.data.download import resolve_data_dir
-
-        try:
-            args.data = str(resolve_data_dir(None))
-        except PneumonetError as exc:
-            print(f"pneumonet: {exc}", file=sys.stderr)
-            return 2
     try:
+        if args.command == "train" and args.config:  # its values become defaults: parse again with them
+            args = build_parser(train_defaults=_config_defaults(args)).parse_args(argv)
+        # one owner decides the data folder; `run` falls back to the demo itself, `data --synthetic` writes one
+        if hasattr(args, "data") and args.command != "run" and not getattr(args, "synthetic", None):
+            from pneumonet.data.download import resolve_data_dir
+
+            args.data = str(resolve_data_dir(args.data))
         return args.func(args)
     except (PneumonetError, FileExistsError, FileNotFoundError, PermissionError, ValueError) as exc:
         # one line naming what was wrong; PNEUMONET_VERBOSE=1 shows the traceback as well

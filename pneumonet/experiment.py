@@ -13,15 +13,22 @@ import keras
 import pandas as pd
 
 from pneumonet.data import assign_subsets, build_catalog, drop_unreadable, inspect_images, subset
-from pneumonet.evaluation import claim_run, evaluate_predictions, new_run_dir, prediction_frame, write_run
+from pneumonet.data.catalog import SUBTYPES
+from pneumonet.evaluation import (claim_run, evaluate_predictions, evaluate_subtypes, new_run_dir, prediction_frame,
+                                  write_run)
+from pneumonet.evaluation.multiclass import SUBTYPE_COLUMNS
 from pneumonet.errors import CheckpointError, WeightsUnavailableError
 from pneumonet.io import read_json, save_figure, write_json
+from pneumonet.model_card import write_model_card
 from pneumonet.models import build_model, file_sha256, save_model
 from pneumonet.models.registry import get_backbone
 from pneumonet.pipelines import Augment, load_arrays
 from pneumonet.pipelines.views import add_views
 from pneumonet.progress import duration, time_left
 from pneumonet.training import TrainConfig, train_from_scratch, train_two_phase
+
+
+TARGETS = ("binary", "subtype")
 
 
 @dataclasses.dataclass
@@ -37,6 +44,7 @@ class Experiment:
     augment: bool = False           # geometric + brightness augmentation (Augment())
     augment_on: str = "model"       # "model": AffineAugment layer (fast everywhere); "pipeline": CPU warp
     views: int = 0                  # augmented copies of the training images, drawn once (cached training)
+    target: str = "binary"          # "binary": NORMAL / PNEUMONIA; "subtype": normal / bacterial / viral
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
     def __post_init__(self):
@@ -53,8 +61,18 @@ class Experiment:
         if self.views and self.pipeline != "fast":
             raise ValueError("augmented views need the fast pipeline. Received: "
                              f"views={self.views}, pipeline={self.pipeline!r}")
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}. Received: target={self.target!r}")
+        if self.target == "subtype" and self.pipeline != "fast":
+            raise ValueError("the three-class target needs the fast pipeline. Received: "
+                             f"target='subtype', pipeline={self.pipeline!r}")
         if isinstance(self.train, dict):
             self.train = TrainConfig(**self.train)
+
+    @property
+    def label_column(self):
+        """The catalog column the model learns: ``label`` (0/1) or ``subtype_label`` (0/1/2)."""
+        return "subtype_label" if self.target == "subtype" else "label"
 
     @property
     def from_scratch(self):
@@ -69,19 +87,20 @@ def prepare_catalog(data_dir, val_fraction=0.2, seed=42, progress=True):
 
 
 def run_experiment(experiment, catalog, results_dir, weights_dir=None, cache_dir=None, n_boot=1000,
-                   overwrite=False, verbose=1, threshold_method="youden", resume=False):
+                   overwrite=False, verbose=1, threshold_method="youden", resume=False, scaling=None):
     """Train and evaluate ``experiment`` on ``catalog``; returns the metrics record written to metrics.json.
 
     ``resume=True`` continues an interrupted run of the same name from its last finished epoch. The run folder
-    is claimed for the whole call: a second process writing the same run is refused.
+    is claimed for the whole call: a second process writing the same run is refused. ``scaling``: the
+    ``pneumonet.scaling.Scaling`` the call runs under (``with scaled(...) as scaling:``), recorded in the metrics.
     """
     with claim_run(Path(results_dir) / experiment.name):
         return _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boot, overwrite, verbose,
-                            threshold_method, resume)
+                            threshold_method, resume, scaling)
 
 
 def _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boot, overwrite, verbose,
-                 threshold_method, resume):
+                 threshold_method, resume, scaling):
     start = time.time()
     new_run_dir(results_dir, experiment.name, overwrite=overwrite, create=False)  # refuse to clobber, first
     signature = run_signature(experiment, catalog)
@@ -90,15 +109,19 @@ def _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boo
     keras.utils.set_random_seed(experiment.train.seed)  # initial head weights too: same seed, same run
     model = build_model(experiment.backbone, head=experiment.head, weights=experiment.weights,
                         image_size=experiment.image_size, weights_dir=weights_dir,
-                        augment=Augment() if in_model else None)
+                        augment=Augment() if in_model else None,
+                        n_classes=len(SUBTYPES) if experiment.target == "subtype" else None)
     run_dir = new_run_dir(results_dir, experiment.name, overwrite=overwrite)  # only once the model exists
     write_json(run_dir / "checkpoints" / "signature.json", signature)
     size = (experiment.image_size, experiment.image_size)
     frames = {name: subset(catalog, name) for name in ("train", "val", "test")}
+    if experiment.target == "subtype":  # images whose subtype the file name does not tell cannot be used
+        frames = {name: frame[frame["subtype_label"] >= 0] for name, frame in frames.items()}
     augment = Augment() if experiment.augment and not in_model else None
     trainer = train_from_scratch if experiment.from_scratch else train_two_phase
     if experiment.pipeline == "fast":
-        arrays = {name: load_arrays(frame, size, cache_dir=cache_dir, progress=verbose > 1)
+        arrays = {name: load_arrays(frame, size, cache_dir=cache_dir, progress=verbose > 1,
+                                    label_column=experiment.label_column)
                   for name, frame in frames.items()}
         frames = {name: kept for name, (_, _, kept) in arrays.items()}
         train = add_views(*arrays["train"][:2], k=experiment.views, seed=experiment.train.seed)
@@ -110,9 +133,12 @@ def _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boo
     val_pred = prediction_frame(frames["val"], result.predictions["val"])
     test_pred = prediction_frame(frames["test"], result.predictions["test"])
     evaluation = evaluate_predictions(val_pred, test_pred, threshold_method=threshold_method, n_boot=n_boot)
+    if experiment.target == "subtype":  # P(pneumonia) = 1 - P(normal) above; the three classes here
+        evaluation["subtypes"] = evaluate_subtypes(val_pred, test_pred, n_boot=n_boot)
     model_path = save_model(model, run_dir / "model.keras",
-                            {"threshold": evaluation["threshold"], "run": experiment.name,
-                             "class_names": ["NORMAL", "PNEUMONIA"]})
+                            {"threshold": evaluation["threshold"], "run": experiment.name, "target": experiment.target,
+                             "class_names": list(SUBTYPES) if experiment.target == "subtype"
+                             else ["NORMAL", "PNEUMONIA"]})
     predictions = pd.concat([test_pred.assign(subset="test"), val_pred.assign(subset="val")], ignore_index=True)
     record = write_run(run_dir, experiment.name, predictions, evaluation,
                        config=_config(experiment, model), data_frame=catalog, seed=experiment.train.seed,
@@ -121,8 +147,10 @@ def _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boo
                               "total_seconds": round(time.time() - start, 1),
                               "unreadable_skipped": len(set().union(*(f.attrs.get("unreadable", {})
                                                                         for f in frames.values()))),
-                              "model_file": model_path.name, "model_sha256": file_sha256(model_path)})
+                              "model_file": model_path.name, "model_sha256": file_sha256(model_path),
+                              "scaling": scaling.record() if scaling is not None else None})
     write_figures(run_dir, result.history, val_pred, test_pred, evaluation["threshold"], experiment.name)
+    write_model_card(run_dir)  # written again with the shift figures once the benchmark has run (notebook 05)
     return record
 
 
@@ -159,10 +187,10 @@ def _differences(before, now, prefix=""):
 
 
 def train_lineup(lineup, catalog, results_dir, weights_dir=None, cache_dir=None, n_boot=1000, overwrite=False,
-                 pipeline="fast", log=print):
+                 pipeline="fast", log=print, scaling=None):
     """Train and evaluate every experiment of ``lineup``; a backbone whose weights cannot be had is skipped with
     the reason (in ``results_dir/skipped.json``), never dropped silently. Returns ``(trained, skipped)``: run
-    name -> metrics record, run name -> reason."""
+    name -> metrics record, run name -> reason. ``scaling`` as for ``run_experiment``."""
     trained, skipped = {}, {}
     start = time.time()
     for index, experiment in enumerate(lineup):
@@ -173,7 +201,8 @@ def train_lineup(lineup, catalog, results_dir, weights_dir=None, cache_dir=None,
             + (f", ETA {duration(left)} at the pace so far" if left is not None else ""))
         try:
             trained[experiment.name] = run_experiment(experiment, catalog, results_dir, weights_dir=weights_dir,
-                                                      cache_dir=cache_dir, n_boot=n_boot, overwrite=overwrite)
+                                                      cache_dir=cache_dir, n_boot=n_boot, overwrite=overwrite,
+                                                      scaling=scaling)
         except WeightsUnavailableError as exc:
             skipped[experiment.name] = str(exc)
             log(f"SKIPPED {experiment.name}: {exc}")
@@ -208,6 +237,8 @@ def write_figures(run_dir, history, val_pred, test_pred, threshold, name):
     """A run's figures in ``run_dir/figures``: ``training_curves.png`` (both phases, the kept epoch marked) and
     ``evaluation.png`` (confusion matrix at ``threshold``, ROC, precision-recall and calibration on test).
 
+    A three-class run also gets ``subtypes.png``, its 3 x 3 confusion matrix on test.
+
     Args:
         history: the ``TrainResult.history`` frame; val_pred, test_pred: ``prediction_frame`` outputs (``label``,
             ``prob``); threshold: the one chosen on validation; name: the run name for titles and legends.
@@ -234,5 +265,15 @@ def write_figures(run_dir, history, val_pred, test_pred, threshold, name):
     axes[3].legend(loc="upper left", fontsize=8, framealpha=0.9)
     fig.suptitle(f"{name} on the test split (threshold chosen on val)")
     save_figure(fig, figures / "evaluation.png")
+    if SUBTYPE_COLUMNS[0] in test_pred:  # a three-class model: its own confusion matrix
+        from sklearn.metrics import ConfusionMatrixDisplay
+
+        predicted = test_pred[list(SUBTYPE_COLUMNS)].to_numpy().argmax(axis=1)
+        display = ConfusionMatrixDisplay.from_predictions(test_pred["subtype_label"], predicted, labels=[0, 1, 2],
+                                                          display_labels=list(SUBTYPES), cmap="Blues",
+                                                          colorbar=False)
+        display.ax_.set(title=f"{name}: three classes on the test split", xlabel="predicted class",
+                        ylabel="true class")
+        save_figure(display.figure_, figures / "subtypes.png")
     plt.close("all")
 

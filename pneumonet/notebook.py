@@ -48,7 +48,7 @@ def setup(data_dir=None, results_dir=DEFAULT_RESULTS, profile=None, smoke=False,
     warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
 
     from pneumonet.data import resolve_data_dir
-    from pneumonet.lineup import PROFILES, detect_profile
+    from pneumonet.scaling import choose_profile
 
     pd.set_option("display.width", 160)
     pd.set_option("display.max_columns", 30)
@@ -56,9 +56,7 @@ def setup(data_dir=None, results_dir=DEFAULT_RESULTS, profile=None, smoke=False,
     data = resolve_data_dir(data_dir, download=in_colab)
     results = colab_results_dir() if in_colab and str(results_dir) == DEFAULT_RESULTS else Path(results_dir)
     results.mkdir(parents=True, exist_ok=True)
-    profile = profile or detect_profile()
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES} or None. Received: profile={profile!r}")
+    profile = choose_profile(profile)  # checks a given one; None: "gpu" when Keras sees a GPU or TPU
     return Session(data=data, results=results, profile=profile, in_colab=in_colab, smoke=bool(smoke),
                    weights=None if smoke else weights)
 

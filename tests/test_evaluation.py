@@ -38,8 +38,10 @@ def test_perfect_and_random_scorers():
 def test_positive_probability_shapes():
     np.testing.assert_array_equal(positive_probability(np.array([[0.2], [0.9]])), [0.2, 0.9])
     np.testing.assert_array_equal(positive_probability(np.array([[0.8, 0.2], [0.1, 0.9]])), [0.2, 0.9])
+    # three classes (normal, bacterial, viral): P(PNEUMONIA) = 1 - P(normal)
+    np.testing.assert_allclose(positive_probability(np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])), [0.3, 0.9])
     with pytest.raises(ValueError, match="shape"):
-        positive_probability(np.zeros((2, 3)))
+        positive_probability(np.zeros((2, 4)))
 
 
 def test_threshold_choice_on_a_constructed_case():

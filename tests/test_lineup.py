@@ -2,7 +2,8 @@
 
 import pytest
 
-from pneumonet.lineup import cnn_baseline, detect_profile, reference_lineup
+from pneumonet.lineup import cnn_baseline, reference_lineup
+from pneumonet.scaling import choose_profile
 
 
 def test_cpu_profile_trains_the_pristine_backbones_on_cached_augmented_views():
@@ -27,7 +28,7 @@ def test_smoke_shrinks_everything_and_bad_profiles_are_named():
         assert experiment.train.epochs_head == 1 and experiment.image_size <= 75 and experiment.views == 0
     with pytest.raises(ValueError, match="profile='tpu'"):
         reference_lineup("tpu")
-    assert detect_profile() == "cpu"  # this machine and CI have no accelerator
+    assert choose_profile() == "cpu"  # this machine and CI have no accelerator
 
 
 def test_notebook_setup_resolves_the_data_and_the_results_folder(synthetic_root, tmp_path):

@@ -41,21 +41,25 @@ def test_main_job_twice_in_a_fresh_clone_keeps_committed_results(tmp_path, monke
         executed = json.loads((first / "notebooks" / f"{name}.ipynb").read_text())
         errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors, name
-    for run in ("cnn_baseline", "mobilenet_v2", "ensemble"):
+    for run in ("cnn_baseline", "mobilenet_v2", "densenet121_3class", "ensemble", "stack"):
         metrics = json.loads((first / run / "metrics.json").read_text())
         assert metrics["threshold_chosen_on"] == "val" and (first / run / "predictions.csv").exists()
-    for run in ("cnn_baseline", "mobilenet_v2"):  # trained models also have their figures
+    for run in ("cnn_baseline", "mobilenet_v2", "densenet121_3class"):  # trained models also have their figures
         assert (first / run / "figures" / "evaluation.png").exists()
+    assert (first / "densenet121_3class" / "figures" / "subtypes.png").exists()
+    card = (first / "mobilenet_v2" / "MODEL_CARD.md").read_text()  # rewritten by 05 with the shift figures
+    assert "not a medical device" in card and "AUC mean over shifts" in card
+    assert "Three classes" in (first / "summary.md").read_text()
     skipped = json.loads((first / "skipped.json").read_text())
     assert skipped == {}  # weights=None in smoke mode: nothing needs downloading
     assert (first / "summary.md").exists() and (first / "gradcam" / "sanity.json").exists()
     ensemble = json.loads((first / "ensemble" / "metrics.json").read_text())
-    assert ensemble["members"] == ["cnn_baseline", "mobilenet_v2"]
+    assert ensemble["members"] == ["cnn_baseline", "densenet121_3class", "mobilenet_v2"]
     shifts = pd.read_csv(first / "robustness_summary.csv")
-    assert set(shifts["run"]) == {"cnn_baseline", "mobilenet_v2"}
+    assert set(shifts["run"]) == {"cnn_baseline", "densenet121_3class", "mobilenet_v2"}
     assert set(shifts["split"]) == {"val", "test"}
     shortcuts = pd.read_csv(first / "gradcam" / "shortcuts.csv")
-    assert set(shortcuts["model"]) == {"cnn_baseline", "mobilenet_v2"}
+    assert set(shortcuts["model"]) == {"cnn_baseline", "densenet121_3class", "mobilenet_v2"}
     executed = json.loads((first / "notebooks" / "05_results_analysis.ipynb").read_text())
     text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for c in executed["cells"]
                    for o in c.get("outputs", []))

@@ -12,13 +12,14 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm  # plain text: no widget warnings in notebooks
 
+from pneumonet.data.download import find_data_root
 from pneumonet.data.images import image_info
 from pneumonet.errors import DataLayoutError
 
 SPLITS = ("train", "val", "test")
 CLASS_NAMES = ("NORMAL", "PNEUMONIA")
 SUBTYPES = ("normal", "bacteria", "virus")
-IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
+IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".dcm"}  # .dcm: DICOM, decoded by pydicom (data/images.py)
 
 _PNEUMONIA_NAME = re.compile(r"^(person\d+)_(bacteria|virus)(?:_\d+)+$", re.IGNORECASE)
 _NORMAL_NAME = re.compile(r"^((?:NORMAL2-)?IM-\d+)(?:-\d+)+$", re.IGNORECASE)
@@ -40,21 +41,6 @@ def parse_filename(filename, class_name):
         return match.group(1).upper(), "normal"
     # an unrecognised name: treat the image as its own patient (never merges two patients by accident)
     return f"file:{stem}", ("normal" if class_name == "NORMAL" else "unknown")
-
-
-def find_data_root(root):
-    """The folder holding the splits: ``root`` itself or a nested ``chest_xray`` (as Kaggle zips nest it)."""
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DataLayoutError(
-            f"data folder not found: {root}. Expected the Kaggle layout {{train,val,test}}/{{NORMAL,PNEUMONIA}}; "
-            "see data/README.md for how to get the data, or run `pneumonet data --synthetic DIR` for a demo set.")
-    for candidate in (root, root / "chest_xray", root / "chest_xray" / "chest_xray"):
-        if (candidate / "train").is_dir():
-            return candidate
-    found = sorted(p.name for p in root.iterdir())[:10]
-    raise DataLayoutError(f"{root} has no 'train' folder (found: {found}). "
-                          "Expected {train,val,test}/{NORMAL,PNEUMONIA}/*.jpeg")
 
 
 def build_catalog(root, splits=SPLITS):
@@ -86,7 +72,7 @@ def build_catalog(root, splits=SPLITS):
                 subtype_label = SUBTYPES.index(subtype) if subtype in SUBTYPES else -1  # 3-class target
                 rows.append((str(path), split, label, class_name, subtype, patient_id, path.name, subtype_label))
             if len(rows) == n_before:
-                raise DataLayoutError(f"empty class folder: {class_dir} has no .jpeg/.jpg/.png images")
+                raise DataLayoutError(f"empty class folder: {class_dir} has no .jpeg/.jpg/.png/.dcm images")
         extra_folders += [str(p) for p in sorted(split_dir.iterdir())
                           if p.is_dir() and p.name not in CLASS_NAMES and not p.name.startswith(".")]
     catalog = pd.DataFrame(rows, columns=COLUMNS)

@@ -12,10 +12,13 @@ import pandas as pd
 
 from pneumonet.evaluation.calibration import apply_temperature
 from pneumonet.evaluation.compare import delong, mcnemar
+from pneumonet.evaluation.multiclass import SUBTYPE_COLUMNS
 from pneumonet.evaluation.report import evaluate_predictions, write_run
 from pneumonet.io import read_json
 
 KEYS = ["subset", "path"]
+# what a combination does not inherit from the member whose rows it copies: its scores and decisions
+MEMBER_SCORES = ["prob", "decision", "subtype_decision", *SUBTYPE_COLUMNS]
 
 
 def read_predictions(results_dir, run):
@@ -30,7 +33,7 @@ def mean_probability(frames, temperatures):
     for name in names[1:]:
         if not frames[name][KEYS].equals(first[KEYS]):
             raise ValueError(f"runs {names[0]!r} and {name!r} were not evaluated on the same images")
-    out = first.drop(columns=["prob", "decision"], errors="ignore").copy()
+    out = first.drop(columns=MEMBER_SCORES, errors="ignore").copy()
     out["prob"] = sum(apply_temperature(frames[n]["prob"], temperatures[n]) for n in names) / len(names)
     return out
 
@@ -71,3 +74,52 @@ def paired_tests(results_dir, runs, against):
         rows.append({"model": name, "against": against, "McNemar p": accuracy["p_value"],
                      "AUC difference": auc["difference"], "DeLong p": auc["p_value"]})
     return pd.DataFrame(rows)
+
+
+def write_stack(results_dir, members, name="stack", n_splits=5, n_boot=1000, seed=0, overwrite=False):
+    """Stacking: a logistic regression on the members' logits, fitted on validation, filed as run ``name``.
+
+    What is fitted on what: the members were trained on ``train``; the stacker sees only their **validation**
+    predictions. The validation probabilities of the stack are out of fold (``GroupKFold(n_splits)`` by patient
+    on val: each patient scored by a stacker that never saw them), so its threshold, temperature and validation
+    metrics are as honest as any member's; the test probabilities come from the stacker refitted on the whole
+    validation split. Returns the metrics record, with the refitted coefficients under ``"stacking"``.
+    """
+    import numpy as np
+    from scipy.special import logit
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold, cross_val_predict
+
+    from pneumonet.evaluation.report import new_run_dir
+
+    members = list(members)
+    if len(members) < 2 or len(set(members)) != len(members):
+        raise ValueError(f"stacking needs at least two different member runs. Received: members={members}")
+    new_run_dir(results_dir, name, overwrite=overwrite, create=False)  # refuse to clobber, first
+    frames = {m: read_predictions(results_dir, m) for m in members}
+    base = frames[members[0]]
+    for member in members[1:]:
+        if not frames[member][KEYS].equals(base[KEYS]):
+            raise ValueError(f"runs {members[0]!r} and {member!r} were not evaluated on the same images")
+    # logits, not probabilities: the stacker's weights then act like temperatures and mixing weights at once
+    x = np.column_stack([logit(np.clip(frames[m]["prob"].to_numpy(float), 1e-6, 1 - 1e-6)) for m in members])
+    y = base["label"].to_numpy(int)
+    val, test = (base["subset"] == "val").to_numpy(), (base["subset"] == "test").to_numpy()
+    groups = base.loc[val, "patient_id" if "patient_id" in base else "path"].to_numpy()
+    stacker = LogisticRegression()
+    out = base.drop(columns=MEMBER_SCORES, errors="ignore").loc[val | test].copy()
+    out.loc[val, "prob"] = cross_val_predict(stacker, x[val], y[val], groups=groups, cv=GroupKFold(n_splits),
+                                             method="predict_proba")[:, 1]
+    stacker.fit(x[val], y[val])
+    out.loc[test, "prob"] = stacker.predict_proba(x[test])[:, 1]
+    out = out.reset_index(drop=True)
+    val_pred, test_pred = (out[out["subset"] == s].reset_index(drop=True) for s in ("val", "test"))
+    evaluation = evaluate_predictions(val_pred, test_pred, n_boot=n_boot, seed=seed)
+    stacking = {"coefficients": {m: round(float(c), 4) for m, c in zip(members, stacker.coef_[0])},
+                "intercept": round(float(stacker.intercept_[0]), 4)}
+    run_dir = new_run_dir(results_dir, name, overwrite=overwrite)
+    config = {"members": members, "combination": "logistic regression on the members' logits",
+              "fitted_on": f"val predictions; val scores out of fold (GroupKFold({n_splits}) by patient), test "
+                           "scores from the stacker refitted on all of val"}
+    return write_run(run_dir, name, out, evaluation, config=config, data_frame=out, seed=seed,
+                     extra={"members": members, "stacking": stacking})

@@ -8,7 +8,8 @@ BINARY_METRICS = ("accuracy", "loss", "precision", "recall", "sensitivity", "spe
 
 
 def positive_probability(outputs):
-    """P(PNEUMONIA) from model outputs: one sigmoid unit (N, 1)/(N,) or a two-way softmax (N, 2)."""
+    """P(PNEUMONIA) from model outputs: one sigmoid unit (N, 1)/(N,), a two-way softmax (N, 2), or the
+    three-way softmax (N, 3) over normal / bacterial / viral, where P(PNEUMONIA) = 1 - P(normal)."""
     outputs = np.asarray(outputs, dtype=np.float64)
     if outputs.ndim == 1:
         return outputs
@@ -16,7 +17,9 @@ def positive_probability(outputs):
         return outputs[:, 0]
     if outputs.shape[1] == 2:
         return outputs[:, 1]
-    raise ValueError(f"expected (N,), (N, 1) or (N, 2) outputs for a binary task. Received: shape={outputs.shape}")
+    if outputs.shape[1] == 3:
+        return 1.0 - outputs[:, 0]
+    raise ValueError(f"expected (N,), (N, 1), (N, 2) or (N, 3) outputs. Received: shape={outputs.shape}")
 
 
 def binary_metrics(y_true, y_prob, threshold=0.5):
@@ -60,6 +63,7 @@ def multiclass_metrics(y_true, y_prob, class_names=("normal", "bacteria", "virus
     """3-class (or k-class) metrics: accuracy, loss, macro precision/recall/F1, one-vs-rest macro AUC, per class."""
     y_true = np.asarray(y_true).astype(int)
     y_prob = np.asarray(y_prob, dtype=np.float64)
+    y_prob = y_prob / y_prob.sum(axis=1, keepdims=True)  # float32 softmax rows sum to 1 only within rounding
     labels = list(range(y_prob.shape[1]))
     y_pred = y_prob.argmax(axis=1)
     report = skm.classification_report(y_true, y_pred, labels=labels, target_names=list(class_names),

@@ -10,11 +10,14 @@ import os
 import platform
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from pneumonet.data.catalog import SUBTYPES
 from pneumonet.evaluation.bootstrap import bootstrap_ci
 from pneumonet.evaluation.calibration import apply_temperature, calibration_summary, fit_temperature
 from pneumonet.evaluation.metrics import binary_metrics, classification_report, positive_probability
+from pneumonet.evaluation.multiclass import SUBTYPE_COLUMNS, subtype_table
 from pneumonet.evaluation.thresholds import choose_threshold
 from pneumonet.io import read_json, write_csv, write_json, write_text
 
@@ -135,10 +138,16 @@ def evaluate_predictions(val, test, threshold_method="youden", target_sensitivit
 
 
 def prediction_frame(frame, outputs):
-    """Rows of ``frame`` (path, label, subtype, patient_id) with the model's P(PNEUMONIA), in file order."""
-    out = frame[[c for c in ("path", "label", "subtype", "patient_id", "subset") if c in frame]].copy()
+    """Rows of ``frame`` (path, label, subtype, patient_id) with the model's P(PNEUMONIA), in file order; a
+    three-class model's per-class probabilities too (``p_normal``, ``p_bacteria``, ``p_virus``)."""
+    columns = ("path", "label", "subtype", "subtype_label", "patient_id", "subset")
+    out = frame[[c for c in columns if c in frame]].copy().reset_index(drop=True)
+    outputs = np.asarray(outputs)
+    if outputs.ndim == 2 and outputs.shape[1] == len(SUBTYPE_COLUMNS):
+        for index, name in enumerate(SUBTYPE_COLUMNS):
+            out[name] = outputs[:, index]
     out["prob"] = positive_probability(outputs)
-    return out.reset_index(drop=True)
+    return out
 
 
 def write_run(run_dir, name, predictions, evaluation, config, data_frame, seed=None, extra=None):
@@ -146,6 +155,9 @@ def write_run(run_dir, name, predictions, evaluation, config, data_frame, seed=N
     run_dir = Path(run_dir)
     predictions = predictions.copy()
     predictions["decision"] = (predictions["prob"] >= evaluation["threshold"]).astype(int)
+    if SUBTYPE_COLUMNS[0] in predictions:  # a three-class model: its own decision too (the most probable class)
+        predictions["subtype_decision"] = [SUBTYPES[i] for i in predictions[list(SUBTYPE_COLUMNS)].to_numpy()
+                                           .argmax(axis=1)]
     write_csv(run_dir / "predictions.csv", predictions)
     record = {"run": name, **evaluation, "config": config, "data_fingerprint": data_fingerprint(data_frame),
               "environment": environment(), "seed": seed, **(extra or {})}
@@ -209,6 +221,12 @@ def write_summary(results_root, runs=None):
             f"Values with 95% bootstrap intervals ({meta['n_boot']} resamples of {meta['unit']}s). Threshold chosen "
             "on the patient-level validation split.\n\n" + chosen[labels].to_markdown(index=False) +
             "\n\n## At the conventional 0.5 threshold\n\n" + fixed[labels].to_markdown(index=False) + "\n")
+    three = subtype_table(runs)
+    if len(three):
+        text += ("\n## Three classes: normal, bacterial, viral\n\nThe three-class runs above answer the binary "
+                 "question with P(pneumonia) = 1 - P(normal). Here: their three-class metrics on test, and bacterial "
+                 "(positive) against viral among the pneumonia images, threshold chosen on validation.\n\n"
+                 + three.to_markdown(index=False) + "\n")
     write_text(Path(results_root) / "summary.md", text)
     return chosen
 

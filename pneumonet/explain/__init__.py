@@ -1,11 +1,11 @@
 """Explanations: Grad-CAM (any backend), tf-keras-vis methods, overlays and sanity checks."""
 
-from pneumonet.explain.gradcam import find_gradcam_layer, gradcam, upsample
+from pneumonet.explain.gradcam import decided_classes, find_gradcam_layer, gradcam, upsample
 from pneumonet.explain.overlay import (outcome_labels, overlay, pick_by_outcome, plot_gradcam_grid,
                                        plot_models_side_by_side)
 from pneumonet.explain.sanity import deletion_curves, randomization_test
 from pneumonet.explain.shortcut import energy_shares, shortcut_report
 
-__all__ = ["deletion_curves", "find_gradcam_layer", "gradcam", "outcome_labels", "overlay", "pick_by_outcome",
+__all__ = ["decided_classes", "deletion_curves", "find_gradcam_layer", "gradcam", "outcome_labels", "overlay", "pick_by_outcome",
            "plot_gradcam_grid", "plot_models_side_by_side", "randomization_test", "upsample", "energy_shares",
            "shortcut_report"]

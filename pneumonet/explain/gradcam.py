@@ -12,6 +12,7 @@ import numpy as np
 from keras import ops
 from PIL import Image
 
+from pneumonet.evaluation.metrics import positive_probability
 from pneumonet.models.registry import BACKBONES
 
 
@@ -183,6 +184,20 @@ def gradcam(model, images, layer=None, class_index=None, batch_size=32, normaliz
         cams.append(cam)
     cams = np.concatenate(cams)
     return normalize_maps(cams) if normalize else cams
+
+
+def decided_classes(outputs, threshold):
+    """The class to explain for each image: the model's decision at its stored ``threshold``.
+
+    One sigmoid unit or a two-way softmax: 1 (PNEUMONIA) where P(PNEUMONIA) >= threshold, else 0. Three classes:
+    0 (normal) where P(pneumonia) = 1 - P(normal) is below the threshold, else the more probable pneumonia
+    (1 bacterial, 2 viral).
+    """
+    outputs = np.asarray(outputs)
+    pneumonia = positive_probability(outputs) >= threshold
+    if outputs.ndim == 2 and outputs.shape[1] == 3:
+        return np.where(pneumonia, 1 + outputs[:, 1:].argmax(axis=1), 0)
+    return pneumonia.astype(int)
 
 
 def upsample(cams, size):

@@ -18,6 +18,7 @@ import numpy as np
 from pneumonet.data.splits import class_weights as balanced_weights
 from pneumonet.models.finetune import backbone_layers, describe_trainable, freeze_backbone, unfreeze
 from pneumonet.pipelines.fast import ArrayDataset
+from pneumonet.scaling import pad_to_replicas, replica_count, trim_to_replicas
 from pneumonet.training.features import cache_boundary, split_model
 from pneumonet.training.loop import Phase, RunState, permuted, run_phase
 
@@ -133,6 +134,9 @@ def train_two_phase(model, train, val, config=None, run_dir=None, augment=None, 
         from_scratch: set by ``train_from_scratch``: one phase with every layer trainable.
     """
     config = config or TrainConfig()
+    if config.batch_size % replica_count():
+        raise ValueError(f"batch_size must be a multiple of the {replica_count()} data-parallel devices (each takes "
+                         f"an equal share of every batch). Received: batch_size={config.batch_size}")
     keras.utils.set_random_seed(config.seed)
     start = time.time()
     checkpoints = Path(run_dir) / "checkpoints" if run_dir is not None else None
@@ -178,7 +182,7 @@ def _train_cached(model, train, val, config, state, weights, predict, plan, verb
     # were up to 1.5x slower per image on a 2-core CPU: the activations fall out of the caches)
     batch = config.batch_size
     start = time.time()
-    acts = {name: prefix.predict(images[..., None], batch_size=batch, verbose=0) for name, images in sets.items()}
+    acts = {name: _predict(prefix, images[..., None], batch) for name, images in sets.items()}
     if verbose:
         print(f"cached activations at {earliest.name} for {sum(len(v) for v in sets.values())} images in "
               f"{time.time() - start:.0f} s", flush=True)
@@ -189,17 +193,18 @@ def _train_cached(model, train, val, config, state, weights, predict, plan, verb
         if verbose:
             print(f"phase {phase}: {describe_trainable(model)}; training from {boundary.name}")
         between = keras.Model(earliest.output, boundary.output) if boundary is not earliest else None
-        feats = {k: (between.predict(v, batch_size=batch, verbose=0) if between else v) for k, v in acts.items()}
+        feats = {k: (_predict(between, v, batch) if between else v) for k, v in acts.items()}
         suffix = from_earliest if boundary is earliest else keras.Model(boundary.output, model.output)
         # steps of the head alone on cached activations are cheap: run many per call, validate in one batch
         head_only = not any(id(layer) in backbone for layer in suffix.layers)
         compile_fn = functools.partial(compile_for, steps_per_execution=HEAD_STEPS_PER_EXECUTION if head_only else 1,
                                        label_smoothing=config.label_smoothing, weight_decay=config.weight_decay)
-        run_phase(state, Phase(phase, suffix, lambda epoch: permuted((feats["train"], y_train), config.seed, epoch),
-                               (feats["val"], y_val), _phase_epochs(config, phase), _learning_rate(config, phase),
-                               compile_fn, HEAD_VALIDATION_BATCH if head_only else None),
+        run_phase(state, Phase(phase, suffix, lambda epoch: trim_to_replicas(permuted((feats["train"], y_train),
+                                                                                    config.seed, epoch)),
+                               _validation(feats["val"], y_val), _phase_epochs(config, phase),
+                               _learning_rate(config, phase), compile_fn, HEAD_VALIDATION_BATCH if head_only else None),
                   config, weights, verbose)
-    return {name: from_earliest.predict(acts[name], batch_size=batch, verbose=0) for name in predict}
+    return {name: _predict(from_earliest, acts[name], batch) for name in predict}
 
 
 def _train_full(model, train, val, config, state, weights, augment, predict, verbose, from_scratch):
@@ -209,17 +214,18 @@ def _train_full(model, train, val, config, state, weights, augment, predict, ver
         arrays = (train[0][..., None], targets_for(model, train[1]))
 
         def feed(epoch):
-            return permuted(arrays, config.seed, epoch)
+            return trim_to_replicas(permuted(arrays, config.seed, epoch))
 
-        val = (val[0][..., None], targets_for(model, val[1]))
+        val = _validation(val[0][..., None], targets_for(model, val[1]))
     elif isinstance(train, tuple):
-        dataset = ArrayDataset(train[0], targets_for(model, train[1]), batch_size=config.batch_size, shuffle=True,
-                               augment=augment, seed=config.seed, workers=2)
+        dataset = ArrayDataset(*trim_to_replicas((train[0], targets_for(model, train[1]))),
+                               batch_size=config.batch_size, shuffle=True, augment=augment, seed=config.seed,
+                               workers=2)
 
         def feed(epoch):
             return dataset.set_epoch(epoch)
 
-        val = ArrayDataset(val[0], targets_for(model, val[1]), batch_size=config.batch_size)
+        val = _validation(val[0][..., None], targets_for(model, val[1]))
     else:
         def feed(epoch):
             return train  # a generator keeps its own shuffling state (not replayed exactly on resume)
@@ -235,8 +241,22 @@ def _train_full(model, train, val, config, state, weights, augment, predict, ver
                                        weight_decay=config.weight_decay)
         run_phase(state, Phase(phase, model, feed, val, epochs, _learning_rate(config, phase), compile_fn),
                   config, weights, verbose)
-    return {name: model.predict(images[..., None], batch_size=config.batch_size, verbose=0)
-            for name, images in predict.items()}
+    return {name: _predict(model, images[..., None], config.batch_size) for name, images in predict.items()}
+
+
+# Under JAX data parallelism every batch must split evenly across the replicas (pneumonet.scaling): training
+# drops the few images beyond a multiple of them each epoch (others each epoch), validation and prediction pad.
+def _predict(model, x, batch):
+    padded, _ = pad_to_replicas(x)
+    return model.predict(padded, batch_size=batch, verbose=0)[:len(x)]
+
+
+def _validation(x, y):
+    """Validation data in batches that split evenly across the replicas; padding rows weigh nothing."""
+    if replica_count() == 1:
+        return x, y
+    padded, weights = pad_to_replicas(x)
+    return padded, pad_to_replicas(y)[0], weights
 
 
 def train_from_scratch(model, train, val, config=None, run_dir=None, augment=None, predict=None, verbose=1,
