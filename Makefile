@@ -26,7 +26,8 @@ test-jax: setup
 		tests/test_catalog.py tests/test_splits.py tests/test_pipelines.py tests/test_models.py \
 		tests/test_training.py tests/test_evaluation.py tests/test_gradcam.py tests/test_io.py \
 		tests/test_robustness.py tests/test_lineup.py tests/test_progress.py tests/test_multiclass.py \
-		tests/test_scaling.py tests/test_dicom.py tests/test_export.py tests/test_demo.py tests/test_colab.py
+		tests/test_scaling.py tests/test_dicom.py tests/test_export.py tests/test_demo.py tests/test_colab.py \
+		tests/test_plots.py tests/test_classical.py tests/test_search.py
 
 # The main job: the five notebooks on real data (DATA=..., WEIGHTS=... folder), or the demo when there is none.
 # Each job writes a new runs/main-<time>/; RESULTS=results OVERWRITE=1 refreshes the committed results instead.

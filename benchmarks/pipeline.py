@@ -91,7 +91,7 @@ def main():
         warm = n / t.seconds
         with_read_back = n / (t.seconds + read_back.seconds)
 
-    print(f"\n| pipeline | images/s | ratio to ImageDataGenerator |\n|---|---:|---:|")
+    print("\n| pipeline | images/s | ratio to ImageDataGenerator |\n|---|---:|---:|")
     print(f"| ImageDataGenerator (flow_from_dataframe) | {classic:,.0f} | 1.0 |")
     print(f"| fast, cold cache: first epoch, decoding included | {cold:,.0f} | {cold / classic:.1f} |")
     print(f"| fast, warm cache: first epoch, read-back included ({read_back.seconds:.1f} s) | {with_read_back:,.0f} "

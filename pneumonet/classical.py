@@ -28,12 +28,13 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from pneumonet.data import patient_groups, subset
-from pneumonet.evaluation import claim_run, evaluate_predictions, new_run_dir, prediction_frame, write_run
+from pneumonet.evaluation import evaluate_predictions, prediction_frame
 from pneumonet.io import atomic_path, write_csv
 from pneumonet.models.registry import get_backbone
 from pneumonet.models.weights import resolve_weights
 from pneumonet.pipelines import load_arrays
 from pneumonet.pipelines.cache import cache_key, default_cache_dir
+from pneumonet.runs import METRICS, PREDICTIONS, claim_run, new_run_dir, write_run
 
 CLASSIFIERS = ("svm", "logreg")
 FEATURE_LAYER = "head_gap"  # the global average pooling every "gap_*" head starts with
@@ -228,8 +229,8 @@ def compare_runs(run_dir, other_dir):
 
     runs = []
     for folder in (Path(run_dir), Path(other_dir)):
-        frame = pd.read_csv(folder / "predictions.csv").query("subset == 'test'").sort_values("path")
-        runs.append((folder.name, frame.reset_index(drop=True), read_json(folder / "metrics.json")["threshold"]))
+        frame = pd.read_csv(folder / PREDICTIONS).query("subset == 'test'").sort_values("path")
+        runs.append((folder.name, frame.reset_index(drop=True), read_json(folder / METRICS)["threshold"]))
     (name, frame, threshold), (other, base, other_threshold) = runs
     if not frame["path"].equals(base["path"]):
         raise ValueError(f"{run_dir} and {other_dir} were not evaluated on the same test images "

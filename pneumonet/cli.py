@@ -94,7 +94,8 @@ def _cmd_train(args):
 
 
 def _cmd_evaluate(args):
-    from pneumonet.evaluation import load_runs, write_summary
+    from pneumonet.evaluation import write_summary
+    from pneumonet.runs import load_runs
 
     skipped = {}
     runs = load_runs(args.results, skipped=skipped)
@@ -144,13 +145,14 @@ def _cmd_predict(args):
             print(json.dumps({"image": path, "p_pneumonia": round(float(p), 4), "threshold": round(threshold, 4),
                               "decision": "PNEUMONIA" if p >= threshold else "NORMAL", "class": names[d]}))
         if args.gradcam:
-            from pneumonet.explain import gradcam, plot_gradcam_grid
+            from pneumonet.explain import gradcam
             from pneumonet.io import save_figure
+            from pneumonet.plots import plot_gradcam_grid
 
-            axes = plot_gradcam_grid(batch, gradcam(model, batch, class_index=decided),
+            grid = plot_gradcam_grid(batch, gradcam(model, batch, class_index=decided),
                                      [f"{Path(r).name} p={p:.2f}, explains {names[d]}"
                                       for r, p, d in zip(rows, probs, decided)], ncols=min(4, len(rows)))
-            save_figure(axes.ravel()[0].figure, args.gradcam)
+            save_figure(grid.figure_, args.gradcam)
             print(f"Grad-CAM written to {args.gradcam}")
     return 1 if failures else 0
 
@@ -165,8 +167,7 @@ def _cmd_robustness(args):
     frame, summary = run_shift_benchmark(args.results, catalog, runs=args.runs, n_per_split=args.n_images,
                                          severities=tuple(args.severities), cache_dir=args.cache_dir)
     for split in summary["split"].unique():
-        axes = plot_robustness(frame, split=split)
-        save_figure(axes[0].figure, Path(args.results) / f"robustness_{split}.png")
+        save_figure(plot_robustness(frame, split=split).figure_, Path(args.results) / f"robustness_{split}.png")
     print(summary[["run", "split", "clean_auc", "robust_auc", "worst_auc", "worst_shift", "clean_specificity",
                    "shifted_specificity"]].round(3).to_string(index=False))
     print(f"\nwritten: {Path(args.results) / 'robustness.csv'}, robustness_summary.csv, robustness_<split>.png")
@@ -474,6 +475,7 @@ def build_parser(train_defaults=None):
 
 
 def main(argv=None):
+    """The ``pneumonet`` command: returns the exit status (2, with one line naming the problem, on bad input)."""
     from pneumonet import quiet_tensorflow
     from pneumonet.errors import PneumonetError
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from pneumonet.errors import ImageLoadError, ModelFileError
+from pneumonet.runs import METRICS, MODEL_CARD
 
 CLASS_NAMES = ("NORMAL", "PNEUMONIA")
 NOT_A_DEVICE = "Teaching and research; not a medical device."
@@ -140,7 +141,7 @@ def gradcam_figure(result, ncols=3):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from pneumonet.explain import plot_gradcam_grid
+    from pneumonet.plots import plot_gradcam_grid
 
     if not result["rows"]:
         return None
@@ -160,7 +161,7 @@ def gradcam_figure(result, ncols=3):
 def model_card_markdown(model_path):
     """The run's ``MODEL_CARD.md`` (written from its ``metrics.json`` when missing), with a warning when the
     model file is not the one the run's metrics describe."""
-    from pneumonet.model_card import MODEL_CARD, model_card, read_robustness, write_model_card
+    from pneumonet.model_card import model_card, read_robustness, write_model_card
     from pneumonet.models import check_against_record
 
     run_dir = Path(model_path).parent
@@ -169,14 +170,14 @@ def model_card_markdown(model_path):
     card = run_dir / MODEL_CARD
     if card.is_file():
         return prefix + card.read_text()
-    if not (run_dir / "metrics.json").is_file():
+    if not (run_dir / METRICS).is_file():
         return prefix + f"No model card: there is no metrics.json beside {model_path}."
     try:
         return prefix + write_model_card(run_dir).read_text()
     except PermissionError:  # a read-only results folder: show the card without keeping it
         from pneumonet.io import read_json
 
-        record = read_json(run_dir / "metrics.json")
+        record = read_json(run_dir / METRICS)
         return prefix + model_card(record, read_robustness(run_dir.parent, record.get("run", run_dir.name)))
 
 

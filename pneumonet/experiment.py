@@ -14,8 +14,7 @@ import pandas as pd
 
 from pneumonet.data import assign_subsets, build_catalog, drop_unreadable, inspect_images, subset
 from pneumonet.data.catalog import SUBTYPES
-from pneumonet.evaluation import (claim_run, evaluate_predictions, evaluate_subtypes, new_run_dir, prediction_frame,
-                                  write_run)
+from pneumonet.evaluation import evaluate_predictions, evaluate_subtypes, prediction_frame
 from pneumonet.evaluation.multiclass import SUBTYPE_COLUMNS
 from pneumonet.errors import CheckpointError, WeightsUnavailableError
 from pneumonet.io import read_json, save_figure, write_json
@@ -26,6 +25,7 @@ from pneumonet.pipelines import Augment, load_arrays
 from pneumonet.pipelines.views import add_views
 from pneumonet.progress import duration, time_left
 from pneumonet.training import TrainConfig, train_from_scratch, train_two_phase
+from pneumonet.runs import CHECKPOINTS, FIGURES, MODEL, SIGNATURE, claim_run, new_run_dir, write_run
 
 
 TARGETS = ("binary", "subtype")
@@ -104,7 +104,7 @@ def _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boo
     start = time.time()
     new_run_dir(results_dir, experiment.name, overwrite=overwrite, create=False)  # refuse to clobber, first
     signature = run_signature(experiment, catalog)
-    check_resume(Path(results_dir) / experiment.name / "checkpoints", signature, resume, overwrite)
+    check_resume(Path(results_dir) / experiment.name / CHECKPOINTS, signature, resume, overwrite)
     in_model = experiment.augment and experiment.augment_on == "model" and experiment.pipeline == "fast"
     keras.utils.set_random_seed(experiment.train.seed)  # initial head weights too: same seed, same run
     model = build_model(experiment.backbone, head=experiment.head, weights=experiment.weights,
@@ -112,7 +112,7 @@ def _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boo
                         augment=Augment() if in_model else None,
                         n_classes=len(SUBTYPES) if experiment.target == "subtype" else None)
     run_dir = new_run_dir(results_dir, experiment.name, overwrite=overwrite)  # only once the model exists
-    write_json(run_dir / "checkpoints" / "signature.json", signature)
+    write_json(run_dir / CHECKPOINTS / SIGNATURE, signature)
     size = (experiment.image_size, experiment.image_size)
     frames = {name: subset(catalog, name) for name in ("train", "val", "test")}
     if experiment.target == "subtype":  # images whose subtype the file name does not tell cannot be used
@@ -135,7 +135,7 @@ def _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boo
     evaluation = evaluate_predictions(val_pred, test_pred, threshold_method=threshold_method, n_boot=n_boot)
     if experiment.target == "subtype":  # P(pneumonia) = 1 - P(normal) above; the three classes here
         evaluation["subtypes"] = evaluate_subtypes(val_pred, test_pred, n_boot=n_boot)
-    model_path = save_model(model, run_dir / "model.keras",
+    model_path = save_model(model, run_dir / MODEL,
                             {"threshold": evaluation["threshold"], "run": experiment.name, "target": experiment.target,
                              "class_names": list(SUBTYPES) if experiment.target == "subtype"
                              else ["NORMAL", "PNEUMONIA"]})
@@ -168,7 +168,7 @@ def check_resume(checkpoints, signature, resume, overwrite):
     if interrupted and not resume and not overwrite:
         raise FileExistsError(f"{checkpoints.parent} holds an interrupted run; pass --resume to continue it or "
                               "--overwrite to start again")
-    saved = checkpoints / "signature.json"
+    saved = checkpoints / SIGNATURE
     if resume and interrupted and saved.exists():
         before = read_json(saved)
         differences = [f"{key}: {old!r} -> {new!r}" for key, old, new in _differences(before, signature)]
@@ -247,9 +247,8 @@ def write_figures(run_dir, history, val_pred, test_pred, threshold, name):
 
     from pneumonet.plots import plot_calibration, plot_confusion_matrix, plot_history, plot_pr, plot_roc
 
-    figures = Path(run_dir) / "figures"
-    axes = plot_history(history, name=name)
-    save_figure(axes[0].figure, figures / "training_curves.png")
+    figures = Path(run_dir) / FIGURES
+    save_figure(plot_history(history, name=name).figure_, figures / "training_curves.png")
     fig, axes = plt.subplots(1, 4, figsize=(18, 4))
     plot_confusion_matrix(test_pred["label"], test_pred["prob"], threshold, ax=axes[0])
     roc = plot_roc(test_pred["label"], test_pred["prob"], name=name, threshold=threshold, ax=axes[1])

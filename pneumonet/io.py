@@ -64,16 +64,19 @@ def failed_name(staging):
 
 
 def write_text(path, text):
+    """Write ``text`` to ``path`` atomically (a reader never sees half a file); parent folders are created."""
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
     return Path(path)
 
 
 def write_json(path, obj):
+    """Write ``obj`` as indented JSON to ``path`` atomically (NumPy and pandas values converted)."""
     return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
 def write_csv(path, frame, **kwargs):
+    """Write ``frame`` as CSV to ``path`` atomically; ``kwargs`` go to ``DataFrame.to_csv`` (no index by default)."""
     kwargs.setdefault("index", False)
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, **kwargs)
@@ -81,12 +84,14 @@ def write_csv(path, frame, **kwargs):
 
 
 def save_figure(fig, path, dpi=120):
+    """Save ``fig`` as a PNG at ``dpi`` to ``path`` atomically, close it, and return the path."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png")
     return Path(path)
 
 
 def read_json(path):
+    """The JSON object in ``path``."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 

@@ -1,6 +1,6 @@
 """A model card per run (Mitchell et al., 2019): ``results/<run>/MODEL_CARD.md``.
 
-Everything in it is read from the run's ``metrics.json`` (written by ``evaluation.write_run``) and, when the shift
+Everything in it is read from the run's ``metrics.json`` (written by ``runs.write_run``) and, when the shift
 benchmark has run, from ``robustness_summary.csv`` in the results folder: the card states what was measured, never
 more. ``pneumonet evaluate`` writes one for every run; the demo shows it.
 """
@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from pneumonet.io import read_json, write_text
+from pneumonet.runs import METRICS, MODEL_CARD
 
-MODEL_CARD = "MODEL_CARD.md"
 ROBUSTNESS_SUMMARY = "robustness_summary.csv"
 
 # (key in a bootstrap_ci dict, label, decimals)
@@ -168,7 +168,7 @@ def write_model_card(run_dir):
         The path of the card.
     """
     run_dir = Path(run_dir)
-    metrics = run_dir / "metrics.json"
+    metrics = run_dir / METRICS
     if not metrics.is_file():
         raise FileNotFoundError(f"no metrics.json in {run_dir}: a model card needs a trained and evaluated run")
     record = read_json(metrics)

@@ -16,6 +16,7 @@ from pneumonet import quiet_tensorflow
 
 @dataclasses.dataclass
 class Session:
+    """What ``setup`` resolved for a notebook."""
     data: Path          # the data folder (Kaggle layout), resolved once
     results: Path       # where this notebook writes
     profile: str        # "cpu" or "gpu": image sizes, epochs, augmentation of the line-up
@@ -78,6 +79,7 @@ def colab_url(repository, notebook, branch="main"):
 
 
 def badge_markdown(repository, notebook, branch="main"):
+    """The "Open In Colab" badge of one notebook, as Markdown."""
     return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
             f"({colab_url(repository, notebook, branch)})")
 
@@ -113,6 +115,7 @@ def add_colab_badges(repository, branch="main", folder=None, readme=None):
 
 
 def main(argv=None):
+    """``python -m pneumonet.notebook --repository URL``: write the badges; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m pneumonet.notebook",
                                      description="write 'Open in Colab' badges from the repository's URL")
     parser.add_argument("--repository", required=True, help="https://github.com/OWNER/NAME")

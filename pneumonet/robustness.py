@@ -15,12 +15,13 @@ from pneumonet.evaluation.robustness import SEVERITIES, balanced_sample, evaluat
 from pneumonet.io import write_csv
 from pneumonet.models import load_model
 from pneumonet.pipelines import load_arrays
+from pneumonet.runs import METRICS, MODEL
 
 
 def trained_runs(results_dir):
     """Names of the runs in ``results_dir`` that have both ``metrics.json`` and ``model.keras``."""
     return sorted(p.parent.name for p in Path(results_dir).glob("*/model.keras")
-                  if (p.parent / "metrics.json").exists())
+                  if (p.parent / METRICS).exists())
 
 
 def run_shift_benchmark(results_dir, catalog, runs=None, n_per_split=64, severities=SEVERITIES, shifts=None,
@@ -36,7 +37,7 @@ def run_shift_benchmark(results_dir, catalog, runs=None, n_per_split=64, severit
     samples = {split: balanced_sample(subset(catalog, split), n_per_split, seed) for split in splits}
     frames, summary = [], []
     for run in runs:
-        model, meta = load_model(results_dir / run / "model.keras")
+        model, meta = load_model(results_dir / run / MODEL)
         size = tuple(meta.get("image_size") or model.input.shape[1:3])
         for split, sample in samples.items():
             images, labels, _ = load_arrays(sample, size, cache_dir=cache_dir, progress=False)

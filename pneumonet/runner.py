@@ -39,6 +39,7 @@ class NotebookFailed(PneumonetError):
 
 
 def notebooks_dir():
+    """The repository's ``notebooks/`` folder (the notebooks run with it as their working folder)."""
     return Path(__file__).resolve().parent.parent / "notebooks"
 
 

@@ -50,6 +50,7 @@ BATCH_AXIS = "batch"
 
 @dataclasses.dataclass(frozen=True)
 class Scaling:
+    """How a run is scaled: the profile, the dtype policy, the devices and the Keras backend."""
     profile: str        # "cpu" or "gpu"
     precision: str      # a name in PRECISIONS
     devices: tuple      # Keras device names; more than one: data parallel

@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 
 from pneumonet.data import subset
-from pneumonet.evaluation import evaluate_predictions, positive_probability, prediction_frame, write_run
+from pneumonet.evaluation import evaluate_predictions, positive_probability, prediction_frame
 from pneumonet.io import read_json
 from pneumonet.models import load_model
 from pneumonet.pipelines import load_arrays
 from pneumonet.pipelines.augment import warp
+from pneumonet.runs import METRICS, MODEL, write_run
 
 # (shift x, shift y) as fractions of the side, and scale
 TTA_VIEWS = ((0.0, 0.0, 1.0), (0.04, 0.0, 1.0), (-0.04, 0.0, 1.0), (0.0, 0.04, 1.0), (0.0, 0.0, 1.06),
@@ -51,7 +52,7 @@ def predict_tta(model, images, views=TTA_VIEWS, batch_size=32):
 def write_tta_run(results_dir, run, catalog, views=TTA_VIEWS, cache_dir=None, n_boot=1000):
     """Evaluate ``run``'s model with TTA on val and test and file it as run ``<run>_tta``; returns the record."""
     results_dir = Path(results_dir)
-    model, meta = load_model(results_dir / run / "model.keras")
+    model, meta = load_model(results_dir / run / MODEL)
     size = tuple(meta.get("image_size") or model.input.shape[1:3])
     frames = {}
     for name in ("val", "test"):
@@ -60,7 +61,7 @@ def write_tta_run(results_dir, run, catalog, views=TTA_VIEWS, cache_dir=None, n_
     evaluation = evaluate_predictions(frames["val"], frames["test"], n_boot=n_boot)
     predictions = pd.concat([frames["test"].assign(subset="test"), frames["val"].assign(subset="val")],
                             ignore_index=True)
-    base = read_json(results_dir / run / "metrics.json")
+    base = read_json(results_dir / run / METRICS)
     name = f"{run}_tta"
     return write_run(results_dir / name, name, predictions, evaluation,
                      config={"model": run, "tta_views": [list(v) for v in views]}, data_frame=catalog,

@@ -6,7 +6,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from pneumonet.classical import fit_final, patient_folds, run_classical, tune_classifier
-from pneumonet.evaluation import load_runs, write_run
+from pneumonet.runs import load_runs, write_run
 from pneumonet.evaluation.ensemble import write_ensemble, write_stack
 
 

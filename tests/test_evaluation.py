@@ -176,7 +176,7 @@ def test_operating_points_are_chosen_on_val():
 
 
 def _write_fake_run(root, name, val, test):
-    from pneumonet.evaluation import write_run
+    from pneumonet.runs import write_run
 
     evaluation = evaluate_predictions(val, test, n_boot=20)
     predictions = pd.concat([test.assign(subset="test"), val.assign(subset="val")], ignore_index=True)

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from pneumonet.explain import (deletion_curves, find_gradcam_layer, gradcam, overlay, pick_by_outcome,
-                               plot_gradcam_grid, plot_models_side_by_side, randomization_test)
+                               randomization_test)
+from pneumonet.plots import plot_gradcam_grid, plot_models_side_by_side
 from pneumonet.models import BACKBONES, HEADS, build_model, load_model, save_model
 
 
@@ -117,11 +118,12 @@ def test_overlays_and_grids(trained_cnn, synthetic_arrays):
     cams = gradcam(model, images[:4])
     blended = overlay(images[0], cams[0])
     assert blended.shape == (48, 48, 3) and 0 <= blended.min() and blended.max() <= 1
-    assert plot_gradcam_grid(images[:4], cams, ncols=2).shape == (2, 2)
+    grid = plot_gradcam_grid(images[:4], cams, ncols=2)
+    assert grid.ax_.shape == (2, 2) and len(grid.figure_.axes) == 5  # four panels and one colour bar
     chosen, outcomes = pick_by_outcome(labels, result.predictions["test"][:, 0], 0.5)
     assert set(outcomes[chosen]) <= {"TP", "FP", "TN", "FN"}
-    axes = plot_models_side_by_side(images[:2], {"a": cams[:2], "b": cams[:2]})
-    assert axes.shape == (2, 3)
+    side = plot_models_side_by_side(images[:2], {"a": cams[:2], "b": cams[:2]})
+    assert side.ax_.shape == (2, 3) and [ax.get_title() for ax in side.ax_[0, 1:]] == ["a", "b"]
 
 
 def test_per_image_classes_explain_the_decisions_at_a_stored_threshold(trained_cnn, synthetic_arrays):

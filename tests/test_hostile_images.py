@@ -111,5 +111,5 @@ def test_data_figures_skip_and_name_an_unreadable_image(synthetic_root, tmp_path
     with pytest.warns(UserWarning, match=victim.name):
         axes = plot_sample_grid(first.assign(_order=range(len(first))), n_per_class=3, image_size=(32, 32), seed=0)
         plot_intensity_histograms(first[first.class_name == "NORMAL"], n_per_class=1000, image_size=(32, 32))
-    assert sum(len(ax.images) for ax in axes.ravel()) == 6  # three readable images per class all the same
+    assert sum(len(ax.images) for ax in axes.ax_.ravel()) == 6  # three readable images per class all the same
     plot_image_sizes(catalog)

@@ -1,6 +1,6 @@
 import pytest
 
-from pneumonet.evaluation import new_run_dir
+from pneumonet.runs import new_run_dir
 from pneumonet.io import atomic_path, read_json, staged_dir, write_json
 
 

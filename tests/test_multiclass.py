@@ -64,7 +64,8 @@ def test_bacterial_against_viral_uses_pneumonia_images_and_a_validation_threshol
 
 
 def test_subtype_run_end_to_end(synthetic_root, synthetic_catalog, tmp_path):
-    from pneumonet.evaluation import load_runs, write_summary
+    from pneumonet.evaluation import write_summary
+    from pneumonet.runs import load_runs
     from pneumonet.experiment import Experiment, run_experiment
     from pneumonet.explain import gradcam
     from pneumonet.models import load_model

@@ -162,7 +162,7 @@ def test_an_interrupted_run_is_neither_discarded_nor_resumed_with_other_argument
 
 def test_two_writers_of_one_run_the_second_is_refused(synthetic_root, tmp_path, capsys):
     from pneumonet.cli import main
-    from pneumonet.evaluation import claim_run
+    from pneumonet.runs import claim_run
 
     args = ["train", "--data", str(synthetic_root), "--backbone", "cnn", "--head", "flatten_dense_dropout",
             "--weights", "none", "--image-size", "32", "--epochs", "1", "--n-boot", "10", "--results",

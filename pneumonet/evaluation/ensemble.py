@@ -13,8 +13,9 @@ import pandas as pd
 from pneumonet.evaluation.calibration import apply_temperature
 from pneumonet.evaluation.compare import delong, mcnemar
 from pneumonet.evaluation.multiclass import SUBTYPE_COLUMNS
-from pneumonet.evaluation.report import evaluate_predictions, write_run
+from pneumonet.evaluation.report import evaluate_predictions
 from pneumonet.io import read_json
+from pneumonet.runs import METRICS, PREDICTIONS, new_run_dir, write_run
 
 KEYS = ["subset", "path"]
 # what a combination does not inherit from the member whose rows it copies: its scores and decisions
@@ -23,7 +24,7 @@ MEMBER_SCORES = ["prob", "decision", "subtype_decision", *SUBTYPE_COLUMNS]
 
 def read_predictions(results_dir, run):
     """``results_dir/run/predictions.csv`` sorted by (subset, path)."""
-    return pd.read_csv(Path(results_dir) / run / "predictions.csv").sort_values(KEYS).reset_index(drop=True)
+    return pd.read_csv(Path(results_dir) / run / PREDICTIONS).sort_values(KEYS).reset_index(drop=True)
 
 
 def mean_probability(frames, temperatures):
@@ -45,7 +46,7 @@ def best_by_validation(runs):
 
 def write_ensemble(results_dir, members, name="ensemble", n_boot=1000, seed=0):
     """Evaluate the mean of ``members``' calibrated probabilities and file it as run ``name``; returns the record."""
-    records = {m: read_json(Path(results_dir) / m / "metrics.json") for m in members}
+    records = {m: read_json(Path(results_dir) / m / METRICS) for m in members}
     frames = {m: read_predictions(results_dir, m) for m in members}
     predictions = mean_probability(frames, {m: r["temperature"] for m, r in records.items()})
     val, test = (predictions[predictions["subset"] == s].reset_index(drop=True) for s in ("val", "test"))
@@ -89,8 +90,6 @@ def write_stack(results_dir, members, name="stack", n_splits=5, n_boot=1000, see
     from scipy.special import logit
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold, cross_val_predict
-
-    from pneumonet.evaluation.report import new_run_dir
 
     members = list(members)
     if len(members) < 2 or len(set(members)) != len(members):

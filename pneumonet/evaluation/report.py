@@ -1,13 +1,9 @@
-"""Evaluate one model and file the result: ``results/<run>/{metrics.json, predictions.csv, history.csv, figures/}``.
+"""Evaluate one model from its validation and test predictions, and summarise the runs of a results folder.
 
-The threshold is chosen on validation predictions only, then applied unchanged to test.
+The threshold is chosen on validation predictions only, then applied unchanged to test. Where the results go
+is ``pneumonet.runs``' business.
 """
 
-import contextlib
-import hashlib
-import importlib.metadata
-import os
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -19,88 +15,8 @@ from pneumonet.evaluation.calibration import apply_temperature, calibration_summ
 from pneumonet.evaluation.metrics import binary_metrics, classification_report, positive_probability
 from pneumonet.evaluation.multiclass import SUBTYPE_COLUMNS, subtype_table
 from pneumonet.evaluation.thresholds import choose_threshold
-from pneumonet.io import read_json, write_csv, write_json, write_text
-
-
-def data_fingerprint(frame):
-    """sha256 over (file name, size) of every image used: the same data give the same fingerprint anywhere."""
-    digest = hashlib.sha256()
-    for path in sorted(frame["path"]):
-        size = Path(path).stat().st_size if Path(path).exists() else -1
-        digest.update(f"{Path(path).parent.name}/{Path(path).name}:{size}\n".encode())
-    return digest.hexdigest()[:16]
-
-
-def environment():
-    versions = {}
-    for package in ("keras", "tensorflow", "jax", "numpy", "scikit-learn", "pandas", "pneumonet"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    import keras
-
-    return {"versions": versions, "backend": keras.backend.backend(), "python": platform.python_version(),
-            "machine": f"{platform.machine()} {platform.system()}, {__import__('os').cpu_count()} cpus"}
-
-
-def new_run_dir(results_root, name, overwrite=False, create=True):
-    """``results_root/name`` (created unless ``create=False``); a finished run is never overwritten unless
-    ``overwrite=True``."""
-    run_dir = Path(results_root) / name
-    if (run_dir / "metrics.json").exists() and not overwrite:
-        raise FileExistsError(f"{run_dir} already holds a finished run; pass overwrite=True (--overwrite) to "
-                              "replace it, or choose another run name")
-    if create:
-        (run_dir / "figures").mkdir(parents=True, exist_ok=True)
-    return run_dir
-
-
-@contextlib.contextmanager
-def claim_run(run_dir):
-    """Hold ``run_dir`` for this process for the whole block: a second writer of the same run is refused.
-
-    The claim is a lock file beside the folder, created exclusively (atomic on every file system); one left by a
-    process that no longer runs (killed) is taken over.
-    """
-    run_dir = Path(run_dir)
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    lock = run_dir.with_name(f".{run_dir.name}.lock")
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            owner = _lock_owner(lock)
-            if owner is not None and _alive(owner):
-                raise FileExistsError(f"{run_dir} is being written by another pneumonet process (pid {owner}); "
-                                      "wait for it to finish or choose another run name") from None
-            lock.unlink(missing_ok=True)  # left by a killed process
-    else:
-        raise FileExistsError(f"cannot claim {run_dir}: {lock} keeps reappearing")
-    os.write(fd, str(os.getpid()).encode())
-    os.close(fd)
-    try:
-        yield run_dir
-    finally:
-        lock.unlink(missing_ok=True)
-
-
-def _lock_owner(lock):
-    try:
-        return int(lock.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+from pneumonet.io import write_csv, write_text
+from pneumonet.runs import load_runs
 
 
 def evaluate_predictions(val, test, threshold_method="youden", target_sensitivity=0.95, n_boot=1000, seed=0):
@@ -139,57 +55,22 @@ def evaluate_predictions(val, test, threshold_method="youden", target_sensitivit
 
 def prediction_frame(frame, outputs):
     """Rows of ``frame`` (path, label, subtype, patient_id) with the model's P(PNEUMONIA), in file order; a
-    three-class model's per-class probabilities too (``p_normal``, ``p_bacteria``, ``p_virus``)."""
+    three-class model's per-class probabilities too (``p_normal``, ``p_bacteria``, ``p_virus``) and its most
+    probable class (``subtype_decision``)."""
     columns = ("path", "label", "subtype", "subtype_label", "patient_id", "subset")
     out = frame[[c for c in columns if c in frame]].copy().reset_index(drop=True)
     outputs = np.asarray(outputs)
-    if outputs.ndim == 2 and outputs.shape[1] == len(SUBTYPE_COLUMNS):
+    if outputs.ndim == 2 and outputs.shape[1] == len(SUBTYPE_COLUMNS):  # three classes: their own decision too
         for index, name in enumerate(SUBTYPE_COLUMNS):
             out[name] = outputs[:, index]
+        out["subtype_decision"] = [SUBTYPES[i] for i in outputs.argmax(axis=1)]
     out["prob"] = positive_probability(outputs)
     return out
-
-
-def write_run(run_dir, name, predictions, evaluation, config, data_frame, seed=None, extra=None):
-    """Write ``predictions.csv`` and ``metrics.json`` (metrics, threshold, config, fingerprint, versions, seed)."""
-    run_dir = Path(run_dir)
-    predictions = predictions.copy()
-    predictions["decision"] = (predictions["prob"] >= evaluation["threshold"]).astype(int)
-    if SUBTYPE_COLUMNS[0] in predictions:  # a three-class model: its own decision too (the most probable class)
-        predictions["subtype_decision"] = [SUBTYPES[i] for i in predictions[list(SUBTYPE_COLUMNS)].to_numpy()
-                                           .argmax(axis=1)]
-    write_csv(run_dir / "predictions.csv", predictions)
-    record = {"run": name, **evaluation, "config": config, "data_fingerprint": data_fingerprint(data_frame),
-              "environment": environment(), "seed": seed, **(extra or {})}
-    write_json(run_dir / "metrics.json", record)
-    return record
 
 
 TABLE_COLUMNS = [("accuracy", "Accuracy"), ("loss", "Loss"), ("precision", "Precision"), ("recall", "Recall"),
                  ("f1", "F1"), ("sensitivity", "Sensitivity"), ("specificity", "Specificity"),
                  ("roc_auc", "AUC"), ("fn", "False negatives")]
-
-
-def load_runs(results_root, skipped=None):
-    """Every readable ``metrics.json`` below ``results_root`` (one level), by run name.
-
-    A file that is truncated, not JSON, or lacks the test metrics is left out and, when ``skipped`` (a dict) is
-    given, recorded there as path -> reason: one bad run never blocks the others.
-    """
-    runs = {}
-    for path in sorted(Path(results_root).glob("*/metrics.json")):
-        try:
-            record = read_json(path)
-            missing = [key for key in ("test", "test_at_0.5", "threshold") if key not in record]
-            if missing:
-                raise ValueError(f"no {', '.join(missing)} in it")
-            record["test"]["_meta"]["threshold"]
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            if skipped is not None:
-                skipped[str(path)] = f"{type(exc).__name__}: {exc}"
-            continue
-        runs[path.parent.name] = record
-    return runs
 
 
 def summary_table(runs, key="test"):

@@ -1,11 +1,10 @@
-"""Explanations: Grad-CAM (any backend), tf-keras-vis methods, overlays and sanity checks."""
+"""Explanations: Grad-CAM (any backend), tf-keras-vis methods, overlays and sanity checks (their figures:
+``pneumonet.plots.gradcam``)."""
 
 from pneumonet.explain.gradcam import decided_classes, find_gradcam_layer, gradcam, upsample
-from pneumonet.explain.overlay import (outcome_labels, overlay, pick_by_outcome, plot_gradcam_grid,
-                                       plot_models_side_by_side)
+from pneumonet.explain.overlay import outcome_labels, overlay, pick_by_outcome
 from pneumonet.explain.sanity import deletion_curves, randomization_test
 from pneumonet.explain.shortcut import energy_shares, shortcut_report
 
-__all__ = ["decided_classes", "deletion_curves", "find_gradcam_layer", "gradcam", "outcome_labels", "overlay", "pick_by_outcome",
-           "plot_gradcam_grid", "plot_models_side_by_side", "randomization_test", "upsample", "energy_shares",
-           "shortcut_report"]
+__all__ = ["decided_classes", "deletion_curves", "energy_shares", "find_gradcam_layer", "gradcam", "outcome_labels",
+           "overlay", "pick_by_outcome", "randomization_test", "shortcut_report", "upsample"]

@@ -72,7 +72,8 @@ def split_for_gradcam(model, layer):
         def features(x, training=False, _model=features):
             return _model(x, training=training)
     else:
-        # nested backbone (keras.io transfer-learning guide): outer prefix -> inner prefix -> A -> inner rest -> outer rest
+        # nested backbone (keras.io transfer-learning guide):
+        # outer prefix -> inner prefix -> A -> inner rest -> outer rest
         target = owner.get_layer(layer).output
         into_owner = keras.Model(_single(model.inputs), _node_input(model, owner))
         inner_prefix = keras.Model(_single(owner.inputs), target)
@@ -207,5 +208,6 @@ def upsample(cams, size):
 
 
 def normalize_maps(cams):
+    """Each heatmap divided by its own maximum (all-zero maps stay zero): (N, h, w) in [0, 1]."""
     peak = cams.reshape(len(cams), -1).max(axis=1).reshape(-1, 1, 1)
     return np.divide(cams, peak, out=np.zeros_like(cams), where=peak > 0)

@@ -1,7 +1,7 @@
-"""Heatmaps on images: overlays, class grids, outcome grids (TP/FP/TN/FN), models side by side."""
+"""Heatmaps on images: the overlay itself, and which images to show (TP/FP/TN/FN). The grids that draw them
+live with the other figures, in ``pneumonet.plots.gradcam``."""
 
 import matplotlib
-import matplotlib.pyplot as plt
 import numpy as np
 
 from pneumonet.explain.gradcam import upsample
@@ -16,32 +16,6 @@ def overlay(image, cam, alpha=0.4, cmap="jet"):
     heat = upsample(cam[None], image.shape)[0]
     colored = matplotlib.colormaps[cmap](np.clip(heat, 0, 1))[..., :3]
     return np.clip((1 - alpha) * np.repeat(gray[..., None], 3, axis=-1) + alpha * colored, 0.0, 1.0)
-
-
-def plot_gradcam_grid(images, cams, titles=None, ncols=4, alpha=0.4, axes=None):
-    """Overlays in a grid; returns the array of Axes."""
-    n = len(images)
-    nrows = int(np.ceil(n / ncols))
-    if axes is None:
-        _, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 3.2 * nrows), squeeze=False)
-    axes = np.atleast_2d(axes)
-    for index, ax in enumerate(axes.ravel()):
-        ax.axis("off")
-        if index < n:
-            ax.imshow(overlay(images[index], cams[index], alpha))
-            if titles is not None:
-                ax.set_title(titles[index], fontsize=8)
-    add_heat_colorbar(axes)
-    return axes
-
-
-def add_heat_colorbar(axes, cmap="jet"):
-    """One colour bar for a grid of overlays: what the colours of the heatmap mean. Returns it."""
-    axes = np.asarray(axes).ravel()
-    mappable = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, 1), cmap=cmap)
-    bar = axes[0].figure.colorbar(mappable, ax=list(axes), fraction=0.02, pad=0.01)
-    bar.set_label("Grad-CAM heat (normalised per image): evidence for the explained class")
-    return bar
 
 
 def outcome_labels(y_true, y_prob, threshold):
@@ -59,21 +33,3 @@ def pick_by_outcome(y_true, y_prob, threshold, per_outcome=2, seed=0):
         idx = np.flatnonzero(outcomes == outcome)
         chosen.extend(rng.choice(idx, min(per_outcome, len(idx)), replace=False).tolist())
     return chosen, outcomes
-
-
-def plot_models_side_by_side(images, cams_by_model, titles=None, alpha=0.4, axes=None):
-    """One row per image, one column per model (plus the image itself); returns the Axes."""
-    names = list(cams_by_model)
-    if axes is None:
-        _, axes = plt.subplots(len(images), len(names) + 1, figsize=(3 * (len(names) + 1), 3 * len(images)),
-                               squeeze=False)
-    for row, image in enumerate(images):
-        axes[row, 0].imshow(np.asarray(image).squeeze(), cmap="gray")
-        axes[row, 0].set_title(titles[row] if titles is not None else "image", fontsize=8)
-        for col, name in enumerate(names, start=1):
-            axes[row, col].imshow(overlay(image, cams_by_model[name][row], alpha))
-            axes[row, col].set_title(name, fontsize=8)
-        for ax in axes[row]:
-            ax.axis("off")
-    add_heat_colorbar(axes[:, 1:] if len(names) else axes)
-    return axes

@@ -25,6 +25,7 @@ def backbone_layers(model):
 
 
 def head_layer_list(model):
+    """The head's layers (names starting with the head prefix), in model order."""
     return [layer for layer in model.layers if layer.name.startswith(HEAD_PREFIX)]
 
 

@@ -14,6 +14,8 @@ HEAD_PREFIX = "head_"
 
 @dataclasses.dataclass(frozen=True)
 class HeadSpec:
+    """A classification head: pooling ("gap" or "flatten"), an optional Dense(units) with dropout, and n_classes
+    outputs (1: sigmoid, more: softmax)."""
     pooling: str            # "gap" or "flatten"
     units: int = 0          # hidden Dense(units, relu); 0 for none
     dropout: float = 0.0
@@ -66,6 +68,7 @@ def head_layers(spec):
 
 
 def apply_layers(stack, x):
+    """Apply ``layers`` in order to the tensor ``x`` and return the result."""
     for layer in stack:
         x = layer(x)
     return x

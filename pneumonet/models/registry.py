@@ -9,6 +9,7 @@ from pneumonet.models import small
 
 @dataclasses.dataclass(frozen=True)
 class BackboneSpec:
+    """How to build one backbone, preprocess its input, find its weights and explain it."""
     name: str                 # pneumonet's name, also the stem of ``<name>_notop.weights.h5`` in a weights folder
     constructor: object       # callable(input_tensor=..., weights=None) -> keras.Model
     preprocess: str           # BackbonePreprocess mode (the backbone's own preprocess_input)

@@ -13,6 +13,7 @@ import keras
 
 from pneumonet.errors import ModelFileError
 from pneumonet.io import atomic_path
+from pneumonet.runs import METRICS
 
 METADATA_MEMBER = "pneumonet.json"
 
@@ -50,7 +51,7 @@ def file_sha256(path):
 
 def check_against_record(path):
     """A one-line warning when ``metrics.json`` beside the model recorded another hash, else None."""
-    record_path = Path(path).parent / "metrics.json"
+    record_path = Path(path).parent / METRICS
     try:
         recorded = json.loads(record_path.read_text()).get("model_sha256")
     except (OSError, ValueError, AttributeError):

@@ -15,6 +15,7 @@ _KERAS_WEIGHTS_HOST = ("storage.googleapis.com", 443)
 
 
 def weights_dir_from_env(weights_dir=None):
+    """The weights folder named by ``$PNEUMONET_WEIGHTS`` (None when unset)."""
     value = weights_dir or os.environ.get(WEIGHTS_ENV)
     return Path(value).expanduser() if value else None
 

@@ -22,10 +22,12 @@ _FORMAT = 1
 
 
 def default_cache_dir():
+    """Where decoded images are cached: ``$PNEUMONET_CACHE`` or ``~/.cache/pneumonet``."""
     return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "pneumonet"))
 
 
 def cache_key(paths, image_size):
+    """A key that changes when any file (path, size, modification time), the image size or the cache format does."""
     stats = []
     for path in paths:
         try:

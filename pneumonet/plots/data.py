@@ -1,4 +1,4 @@
-"""Figures about the data. Each function takes ``ax=None`` and returns the Axes it drew on."""
+"""Figures about the data. Each takes ``ax=None`` and returns a ``Drawn`` (``.figure_``, ``.ax_``)."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -8,12 +8,7 @@ import warnings
 
 from pneumonet.data.images import load_image
 from pneumonet.errors import ImageLoadError
-
-
-def _axes(ax, figsize=(6, 4)):
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize)
-    return ax
+from pneumonet.plots.base import drawn, one_axes
 
 
 def _readable(paths, image_size, limit=None):
@@ -31,14 +26,14 @@ def _readable(paths, image_size, limit=None):
 
 def plot_class_distribution(catalog, column="subset", ax=None):
     """Images per split (or subset) and class."""
-    ax = _axes(ax)
+    ax = one_axes(ax, (6, 4))
     sns.countplot(data=catalog, x=column, hue="class_name", ax=ax)
     ax.set(title="Images per split and class", xlabel=column, ylabel="images")
-    return ax
+    return drawn(ax)
 
 
 def plot_sample_grid(catalog, n_per_class=4, image_size=(224, 224), seed=0, axes=None):
-    """A grid of example images, one row per class; returns the array of Axes."""
+    """A grid of example images, one row per class."""
     classes = sorted(catalog["class_name"].unique())
     if axes is None:
         _, axes = plt.subplots(len(classes), n_per_class, figsize=(2.2 * n_per_class, 2.4 * len(classes)))
@@ -51,25 +46,25 @@ def plot_sample_grid(catalog, n_per_class=4, image_size=(224, 224), seed=0, axes
             axes[row, col].set_title(f"{class_name}\n{item['subtype']}, {item['patient_id']}", fontsize=8)
         for ax in axes[row]:
             ax.axis("off")
-    return axes
+    return drawn(axes)
 
 
 def plot_intensity_histograms(catalog, n_per_class=100, image_size=(224, 224), seed=0, ax=None):
     """Pixel-intensity distributions per class, from a sample of images."""
-    ax = _axes(ax)
+    ax = one_axes(ax, (6, 4))
     for class_name, rows in catalog.groupby("class_name"):
         rows = rows.sample(min(n_per_class, len(rows)), random_state=seed)
         pixels = np.concatenate([image.ravel()[::16] for _, image in _readable(rows["path"], image_size)])
         sns.histplot(pixels, bins=64, stat="density", element="step", fill=False, label=class_name, ax=ax)
     ax.set(title="Pixel intensities", xlabel="intensity (0-255)")
     ax.legend()
-    return ax
+    return drawn(ax)
 
 
 def plot_image_sizes(inspected, ax=None):
     """Width against height of the images (needs ``inspect_images`` columns); each point is one size, its area
     grows with how many images have it, and the most common sizes are labelled with their counts."""
-    ax = _axes(ax)
+    ax = one_axes(ax, (6, 4))
     sizes = inspected.dropna(subset=["width", "height"]).groupby(["split", "width", "height"]).size()
     sizes = sizes.rename("images").reset_index()
     sns.scatterplot(data=sizes, x="width", y="height", hue="split", size="images", sizes=(15, 400), alpha=0.6, ax=ax)
@@ -78,4 +73,4 @@ def plot_image_sizes(inspected, ax=None):
                     (row["width"], row["height"]), textcoords="offset points", xytext=(8, 8), fontsize=8)
     ax.set(title="Image sizes (px)", xlabel="width (px)", ylabel="height (px)")
     ax.legend(fontsize=8, loc="lower right")
-    return ax
+    return drawn(ax)

@@ -1,14 +1,16 @@
-"""The shift benchmark as a figure. Takes ``axes=None`` and returns what it drew."""
+"""The shift benchmark as a figure. Takes ``axes=None`` and returns a ``Drawn`` (``.figure_``, ``.ax_``)."""
 
 import matplotlib.pyplot as plt
 import seaborn as sns
+
+from pneumonet.plots.base import drawn
 
 
 def plot_robustness(frame, split="val", axes=None):
     """AUC and specificity (at each model's stored threshold) per shift, one colour per run.
 
     ``frame`` is ``robustness.csv``: columns run, split, shift, severity, auc, specificity. Points are the mean
-    over severities, bars their range; the dashed line is each run's clean value. Returns the two axes.
+    over severities, bars their range; the dashed line is each run's clean value (two panels).
     """
     frame = frame[frame["split"] == split]
     if axes is None:
@@ -29,4 +31,4 @@ def plot_robustness(frame, split="val", axes=None):
     n = int(frame["n_images"].iloc[0]) if "n_images" in frame else None
     axes[0].set_title(f"Shift benchmark on the {split} split ({n} images, severities 1-3: point = mean, bar = range)")
     axes[1].set_xlabel("synthetic acquisition shift")
-    return axes
+    return drawn(axes)

@@ -2,10 +2,12 @@
 
 import matplotlib.pyplot as plt
 
+from pneumonet.plots.base import drawn
+
 
 def plot_history(history, metrics=("loss", "auc"), axes=None, name=None):
     """One panel per metric (train and validation); a dashed line where fine-tuning starts and a star at the
-    epoch with the best validation AUC (the one kept). Returns the Axes."""
+    epoch with the best validation AUC (the one kept). Returns a ``Drawn`` (``.figure_``, ``.ax_``)."""
     if axes is None:
         _, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5))
     axes = list(axes) if hasattr(axes, "__len__") else [axes]
@@ -25,4 +27,4 @@ def plot_history(history, metrics=("loss", "auc"), axes=None, name=None):
         ax.set(xlabel="epoch", ylabel=label, title=f"{name}: {label}" if name else label)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    return axes
+    return drawn(axes)

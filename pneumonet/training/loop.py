@@ -20,6 +20,7 @@ from pneumonet.errors import CheckpointError
 from pneumonet.io import atomic_path, read_json, write_csv, write_json
 from pneumonet.models.layers import seed_generator_of
 from pneumonet.progress import duration, time_left
+from pneumonet.runs import HISTORY
 
 
 def _save_arrays(path, arrays):
@@ -63,7 +64,7 @@ class RunState:
         stamp = [np.asarray(self.generation, dtype=np.int64)]
         _save_arrays(self.dir / f"last_weights.{slot}.npz", stamp + self.full_model.get_weights())
         _save_arrays(self.dir / f"optimizer.{slot}.npz", stamp + [np.asarray(v) for v in optimizer.variables])
-        write_csv(self.dir.parent / "history.csv", self.history())
+        write_csv(self.dir.parent / HISTORY, self.history())
         write_json(self.dir / "state.json", {"phases": self.phases, "best_value": self.best_value,
                                              "best_epoch": self.best_epoch, "rows": len(self.rows),
                                              "generation": self.generation, "slot": slot})
@@ -85,13 +86,14 @@ class RunState:
         self.phases = {int(k): v for k, v in state["phases"].items()}
         self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
         self.generation, self.slot = state["generation"], state["slot"]
-        self.rows = pd.read_csv(self.dir.parent / "history.csv").to_dict("records")[:state["rows"]]
+        self.rows = pd.read_csv(self.dir.parent / HISTORY).to_dict("records")[:state["rows"]]
         self.full_model.set_weights(self._slot_arrays("last_weights"))
         if (self.dir / "best_weights.npz").exists():
             self.best_weights = _load_arrays(self.dir / "best_weights.npz")
         return True
 
     def restore_optimizer(self, optimizer, variables):
+        """Load the checkpoint's optimizer state into ``optimizer`` (built for ``variables``) after a restore."""
         if self.dir is None or not self.generation:
             return
         optimizer.build(variables)
@@ -117,9 +119,11 @@ class RunState:
         return value
 
     def history(self):
+        """One row per epoch so far, as a DataFrame."""
         return pd.DataFrame(self.rows)
 
     def restore_best(self):
+        """Put the weights of the best epoch so far back into the model."""
         if self.best_weights is not None:
             self.full_model.set_weights(self.best_weights)
 

@@ -21,6 +21,7 @@ from pneumonet.pipelines.fast import ArrayDataset
 from pneumonet.scaling import pad_to_replicas, replica_count, trim_to_replicas
 from pneumonet.training.features import cache_boundary, split_model
 from pneumonet.training.loop import Phase, RunState, permuted, run_phase
+from pneumonet.runs import CHECKPOINTS
 
 
 # Training a head alone on cached activations is a tiny model on small tensors: the fixed cost of each call
@@ -65,6 +66,7 @@ class TrainConfig:
 
 @dataclasses.dataclass
 class TrainResult:
+    """What training returns: the model (best weights), its history, the kept epoch and the predictions asked for."""
     model: object
     history: object           # pandas DataFrame, one row per epoch, column "phase"
     best_epoch: int
@@ -139,7 +141,7 @@ def train_two_phase(model, train, val, config=None, run_dir=None, augment=None, 
                          f"an equal share of every batch). Received: batch_size={config.batch_size}")
     keras.utils.set_random_seed(config.seed)
     start = time.time()
-    checkpoints = Path(run_dir) / "checkpoints" if run_dir is not None else None
+    checkpoints = Path(run_dir) / CHECKPOINTS if run_dir is not None else None
     state = RunState(model, checkpoints)
     if checkpoints is not None:
         checkpoints.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,140 @@
+"""A run folder: its layout and its life cycle (claimed, created, written, read back). The one owner of both.
+
+``results/<run>/``:
+
+- ``metrics.json``: metrics with intervals, the threshold and how it was chosen, config, data fingerprint,
+  environment (``write_run``)
+- ``predictions.csv``: one row per validation and test image: label, P(PNEUMONIA), decision (``write_run``)
+- ``model.keras``: the trained model with its threshold inside (``models.save_model``)
+- ``history.csv`` and ``checkpoints/``: one row per epoch, and what resuming needs (``training.loop``)
+- ``figures/``: training curves and evaluation figures (``experiment.write_figures``)
+- ``MODEL_CARD.md``: what the run is and is not (``model_card``)
+"""
+
+import contextlib
+import hashlib
+import importlib.metadata
+import os
+import platform
+from pathlib import Path
+
+from pneumonet.io import read_json, write_csv, write_json
+
+METRICS, PREDICTIONS, MODEL, HISTORY = "metrics.json", "predictions.csv", "model.keras", "history.csv"
+FIGURES, CHECKPOINTS, SIGNATURE, MODEL_CARD = "figures", "checkpoints", "signature.json", "MODEL_CARD.md"
+
+
+def data_fingerprint(frame):
+    """sha256 over (file name, size) of every image used: the same data give the same fingerprint anywhere."""
+    digest = hashlib.sha256()
+    for path in sorted(frame["path"]):
+        size = Path(path).stat().st_size if Path(path).exists() else -1
+        digest.update(f"{Path(path).parent.name}/{Path(path).name}:{size}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def environment():
+    """Package versions, Keras backend, Python and machine: what a result was computed with."""
+    versions = {}
+    for package in ("keras", "tensorflow", "jax", "numpy", "scikit-learn", "pandas", "pneumonet"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    import keras
+
+    return {"versions": versions, "backend": keras.backend.backend(), "python": platform.python_version(),
+            "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cpus"}
+
+
+def new_run_dir(results_root, name, overwrite=False, create=True):
+    """``results_root/name`` (created unless ``create=False``); a finished run is never overwritten unless
+    ``overwrite=True``."""
+    run_dir = Path(results_root) / name
+    if (run_dir / METRICS).exists() and not overwrite:
+        raise FileExistsError(f"{run_dir} already holds a finished run; pass overwrite=True (--overwrite) to "
+                              "replace it, or choose another run name")
+    if create:
+        (run_dir / FIGURES).mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+@contextlib.contextmanager
+def claim_run(run_dir):
+    """Hold ``run_dir`` for this process for the whole block: a second writer of the same run is refused.
+
+    The claim is a lock file beside the folder, created exclusively (atomic on every file system); one left by a
+    process that no longer runs (killed) is taken over.
+    """
+    run_dir = Path(run_dir)
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock = run_dir.with_name(f".{run_dir.name}.lock")
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            owner = _lock_owner(lock)
+            if owner is not None and _alive(owner):
+                raise FileExistsError(f"{run_dir} is being written by another pneumonet process (pid {owner}); "
+                                      "wait for it to finish or choose another run name") from None
+            lock.unlink(missing_ok=True)  # left by a killed process
+    else:
+        raise FileExistsError(f"cannot claim {run_dir}: {lock} keeps reappearing")
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    try:
+        yield run_dir
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _lock_owner(lock):
+    try:
+        return int(lock.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_run(run_dir, name, predictions, evaluation, config, data_frame, seed=None, extra=None):
+    """Write ``predictions.csv`` and ``metrics.json`` (metrics, threshold, config, fingerprint, versions, seed)."""
+    run_dir = Path(run_dir)
+    predictions = predictions.copy()
+    predictions["decision"] = (predictions["prob"] >= evaluation["threshold"]).astype(int)
+    write_csv(run_dir / PREDICTIONS, predictions)
+    record = {"run": name, **evaluation, "config": config, "data_fingerprint": data_fingerprint(data_frame),
+              "environment": environment(), "seed": seed, **(extra or {})}
+    write_json(run_dir / METRICS, record)
+    return record
+
+
+def load_runs(results_root, skipped=None):
+    """Every readable ``metrics.json`` below ``results_root`` (one level), by run name.
+
+    A file that is truncated, not JSON, or lacks the test metrics is left out and, when ``skipped`` (a dict) is
+    given, recorded there as path -> reason: one bad run never blocks the others.
+    """
+    runs = {}
+    for path in sorted(Path(results_root).glob(f"*/{METRICS}")):
+        try:
+            record = read_json(path)
+            missing = [key for key in ("test", "test_at_0.5", "threshold") if key not in record]
+            if missing:
+                raise ValueError(f"no {', '.join(missing)} in it")
+            record["test"]["_meta"]["threshold"]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            if skipped is not None:
+                skipped[str(path)] = f"{type(exc).__name__}: {exc}"
+            continue
+        runs[path.parent.name] = record
+    return runs
