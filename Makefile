@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 
 # Everything under TensorFlow, then the core again under JAX with TensorFlow import blocked.
 test: setup browser
-	MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider
+	MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider --durations=15
 	$(MAKE) test-jax
 
 test-jax: setup

@@ -145,6 +145,8 @@ def _cmd_predict(args):
             print(json.dumps({"image": path, "p_pneumonia": round(float(p), 4), "threshold": round(threshold, 4),
                               "decision": "PNEUMONIA" if p >= threshold else "NORMAL", "class": names[d]}))
         if args.gradcam:
+            if Path(args.gradcam).exists() and not args.overwrite:
+                raise FileExistsError(f"--gradcam {args.gradcam} exists; pass --overwrite to replace it")
             from pneumonet.explain import gradcam
             from pneumonet.io import save_figure
             from pneumonet.plots import plot_gradcam_grid
@@ -222,6 +224,13 @@ def _cmd_search(args):
 
 def _cmd_stack(args):
     from pneumonet.evaluation.ensemble import write_stack
+    from pneumonet.runs import METRICS
+
+    if args.name in args.members:  # the stack would replace one of its own inputs
+        raise ValueError(f"--name {args.name} is one of --members; choose another name for the stack")
+    missing = [m for m in args.members if not (Path(args.results) / m / METRICS).is_file()]
+    if missing:
+        raise ValueError(f"--members {' '.join(missing)}: no finished run of that name in --results {args.results}")
 
     record = write_stack(args.results, args.members, name=args.name, n_splits=args.folds, n_boot=args.n_boot,
                          overwrite=args.overwrite)
@@ -232,17 +241,26 @@ def _cmd_stack(args):
 
 
 def _cmd_demo(args):
+    import socket
+
+    from pneumonet.data.download import resolve_data_dir
     from pneumonet.demo import launch
     from pneumonet.errors import PneumonetError
+    from pneumonet.models.saving import read_metadata
 
-    data = args.data
-    if data is None:
-        from pneumonet.data.download import resolve_data_dir
-
+    for path in args.model:
+        read_metadata(path)  # a missing file or one that is not a Keras archive: one line naming it, before anything
+    try:
+        data = resolve_data_dir(args.data)
+    except PneumonetError:
+        if args.data:
+            raise
+        data = None  # no data: no example images, the demo still runs
+    with socket.socket() as probe:  # a port in use: say so, instead of Gradio's traceback
         try:
-            data = resolve_data_dir(None)
-        except PneumonetError:
-            data = None  # no data: no example images, the demo still runs
+            probe.bind((args.host, args.port))
+        except OSError as exc:
+            raise ValueError(f"--port {args.port} on --host {args.host} cannot be used ({exc.strerror or exc})") from None
     launch(args.model, data_dir=data, n_examples=args.examples, host=args.host, port=args.port)
     return 0
 
@@ -275,7 +293,8 @@ def _number(kind, low=None, high=None, low_open=False):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}")
         if low is not None and (value <= low if low_open else value < low) or high is not None and value > high:
-            bounds = f"{'above' if low_open else 'at least'} {low}" if high is None else f"in ({low}, {high}]"
+            bounds = (f"{'above' if low_open else 'at least'} {low}" if high is None
+                      else f"in {'(' if low_open else '['}{low}, {high}]")
             raise argparse.ArgumentTypeError(f"must be {bounds}, got {text}")
         return value
     return parse
@@ -386,8 +405,9 @@ def build_parser(train_defaults=None):
     p = sub.add_parser("predict", help="probability and decision for images with a saved .keras model")
     p.add_argument("images", nargs="+")
     p.add_argument("--model", required=True, help="a model.keras written by pneumonet")
-    p.add_argument("--threshold", type=float, help="override the threshold stored with the model")
+    p.add_argument("--threshold", type=_number(float, 0, 1), help="override the threshold stored with the model")
     p.add_argument("--gradcam", metavar="OUT.png", help="also write Grad-CAM overlays")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --gradcam file")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("classical", help="frozen-backbone features + SVM / logistic regression, tuned by patient "
@@ -447,7 +467,7 @@ def build_parser(train_defaults=None):
                                                 "$PNEUMONET_DATA or data/chest_xray; none when absent)")
     p.add_argument("--examples", type=_number(int, 0), default=4, help="example images (default 4)")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=_number(int, 1), default=7860)
+    p.add_argument("--port", type=_number(int, 1, 65535), default=7860)
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("export", help="export a model.keras as a TensorFlow SavedModel or ONNX, threshold included")
@@ -486,12 +506,12 @@ def main(argv=None):
         if args.command == "train" and args.config:  # its values become defaults: parse again with them
             args = build_parser(train_defaults=_config_defaults(args)).parse_args(argv)
         # one owner decides the data folder; `run` falls back to the demo itself, `data --synthetic` writes one
-        if hasattr(args, "data") and args.command != "run" and not getattr(args, "synthetic", None):
+        if hasattr(args, "data") and args.command not in ("run", "demo") and not getattr(args, "synthetic", None):
             from pneumonet.data.download import resolve_data_dir
 
             args.data = str(resolve_data_dir(args.data))
         return args.func(args)
-    except (PneumonetError, FileExistsError, FileNotFoundError, PermissionError, ValueError) as exc:
+    except (PneumonetError, OSError, ValueError) as exc:  # OSError: missing, unwritable, taken paths
         # one line naming what was wrong; PNEUMONET_VERBOSE=1 shows the traceback as well
         if os.environ.get("PNEUMONET_VERBOSE"):
             raise

@@ -9,6 +9,7 @@ the ONNX file as metadata properties, and in both cases in ``pneumonet_export.js
 """
 
 import json
+import tempfile
 from pathlib import Path
 
 import keras
@@ -92,9 +93,13 @@ def export_model(model_path, output=None, format="tf_saved_model", overwrite=Fal
         raise ValueError(f"an ONNX export is one .onnx file. Received: output={str(output)!r}")
     if output.exists() and not overwrite:
         raise FileExistsError(f"{output} already exists; pass --overwrite to replace it")
+    try:  # an unwritable place (or a file where a folder should be): one line now, not TensorFlow's trace later
+        output.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=output.parent).close()
+    except OSError as exc:
+        raise PermissionError(f"cannot write the export to {output.parent} ({exc.strerror or exc})") from None
     model, metadata = load_model(model_path)
     info = export_metadata(model, metadata, format)
-    output.parent.mkdir(parents=True, exist_ok=True)
     if format == "tf_saved_model":
         require_modules(["tensorflow"], "tensorflow")  # a SavedModel is TensorFlow's format, on every backend
         export_saved_model(model, output, info["threshold"])

@@ -52,7 +52,7 @@ def new_run_dir(results_root, name, overwrite=False, create=True):
     ``overwrite=True``."""
     run_dir = Path(results_root) / name
     if (run_dir / METRICS).exists() and not overwrite:
-        raise FileExistsError(f"{run_dir} already holds a finished run; pass overwrite=True (--overwrite) to "
+        raise FileExistsError(f"{run_dir} already holds a finished run; pass --overwrite (overwrite=True) to "
                               "replace it, or choose another run name")
     if create:
         (run_dir / FIGURES).mkdir(parents=True, exist_ok=True)

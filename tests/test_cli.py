@@ -55,6 +55,22 @@ def test_data_train_evaluate_predict(tmp_path, capsys):
     assert json.loads(out.strip().splitlines()[-1])["image"] == image
     assert str(loop) in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
+    # red-team findings: each ends in one line naming the argument, and nothing is replaced without --overwrite
+    model = str(results / "cnn" / "model.keras")
+    cam = tmp_path / "cam.png"
+    cam.write_bytes(b"earlier figure")
+    assert main(["predict", image, "--model", model, "--gradcam", str(cam)]) == 2
+    assert "--gradcam" in capsys.readouterr().err and cam.read_bytes() == b"earlier figure"
+    with pytest.raises(SystemExit):
+        main(["predict", image, "--model", model, "--threshold", "2"])
+    assert "--threshold: must be in [0, 1]" in capsys.readouterr().err
+    assert main(["stack", "--results", str(results), "--members", "cnn", "nosuch"]) == 2
+    assert "--members nosuch" in capsys.readouterr().err
+    assert main(["stack", "--results", str(results), "--members", "cnn", "cnn2", "--name", "cnn"]) == 2
+    assert "--name cnn is one of --members" in capsys.readouterr().err
+    assert main(["demo", "--model", str(tmp_path / "catalog.csv")]) == 2  # not a Keras archive: refused first
+    assert "catalog.csv" in capsys.readouterr().err
+
     # integrity: metrics.json records the model's hash; a model changed afterwards is flagged by predict
     from pneumonet.models import file_sha256, update_metadata
 

@@ -60,7 +60,7 @@ def resolve_data_dir(data_dir=None, download=False, project_root="."):
 
 def find_data_root(root):
     """The folder holding the splits: ``root`` itself or a nested ``chest_xray`` (as Kaggle zips nest it)."""
-    root = Path(root).expanduser()
+    root = Path(root).expanduser().resolve()  # one spelling of every image path, whatever the caller typed
     if not root.is_dir():
         raise DataLayoutError(
             f"data folder not found: {root}. Expected the Kaggle layout {{train,val,test}}/{{NORMAL,PNEUMONIA}}; "
