@@ -30,8 +30,12 @@ class NotebookFailed(PneumonetError):
     def __init__(self, notebook, error):
         self.notebook = notebook
         self.where = None  # set by main_job: the folder that keeps the executed notebooks
-        super().__init__(f"notebook {notebook} failed in cell {error.exec_count}: {error.ename}: "
-                         f"{str(error.evalue).splitlines()[0] if error.evalue else ''}")
+        if not hasattr(error, "ename"):  # nbclient's DeadKernelError: killed, or out of memory; no cell raised
+            reason = ": its kernel died (killed, or out of memory)"
+        else:
+            reason = (f" failed in cell {error.exec_count}: {error.ename}: "
+                      f"{str(error.evalue).splitlines()[0] if error.evalue else ''}")
+        super().__init__(f"notebook {notebook}{reason}")
 
     def __str__(self):
         kept = f" (executed notebooks kept in {self.where})" if self.where else ""
@@ -75,6 +79,7 @@ def run_notebooks(data_dir, results_dir, parameters=None, notebooks=NOTEBOOKS, k
     the same smoke setting) and the notebooks' own progress lines (model i/n, epoch lines with ETAs).
     """
     import papermill
+    from nbclient.exceptions import DeadKernelError  # papermill's executor
 
     results_dir = Path(results_dir)
     out_dir = results_dir / "notebooks"
@@ -97,7 +102,7 @@ def run_notebooks(data_dir, results_dir, parameters=None, notebooks=NOTEBOOKS, k
                                        kernel_name=kernel_name, cwd=str(notebooks_dir()), progress_bar=False,
                                        extra_arguments=KERNEL_ARGUMENTS,
                                        stdout_file=NotebookProgress(log, f"[pneumonet run]   {name[:2]}"))
-        except papermill.PapermillExecutionError as exc:
+        except (papermill.PapermillExecutionError, DeadKernelError) as exc:
             raise NotebookFailed(name, exc) from None
         timings[name] = round(time.time() - start, 1)
         log(f"[pneumonet run] {name} done in {duration(timings[name])}")

@@ -24,9 +24,9 @@ Backends: on JAX, ``keras.distribution.DataParallel`` on a one-axis ``DeviceMesh
 TensorFlow, Keras' own distribution support is a prototype, so the supported equivalent is a
 ``tf.distribute.MirroredStrategy`` scope, in which the model is built, compiled and trained.
 
-Under JAX every batch must split evenly across the devices, the last one of an epoch included (JAX raises
-``IndivisibleError`` otherwise); ``replica_count``, ``trim_to_replicas`` and ``pad_to_replicas`` give the
-training code what it needs to feed such batches. TensorFlow's strategy handles uneven batches itself.
+Every batch must split evenly across the devices, the last one of an epoch included (JAX raises
+``IndivisibleError``; under TensorFlow a replica left without images fails); ``replica_count``,
+``trim_to_replicas`` and ``pad_to_replicas`` give the training code what it needs to feed such batches.
 
 Several hosts (JAX; e.g. two machines with 8 GPUs each): start the same program on every host and call
 ``keras.distribution.initialize(job_addresses="10.0.0.1:1234", num_processes=2, process_id=i)`` first (or set
@@ -155,10 +155,16 @@ def scaled(profile=None, precision=None, devices=None):
 
 
 def replica_count():
-    """How many slices JAX's current distribution cuts each batch into (1 without one, and on TensorFlow,
-    whose strategy deals with uneven batches itself)."""
+    """How many slices each batch is cut into: the replicas of JAX's current distribution, or of the TensorFlow
+    strategy whose scope we are in (1 without either)."""
     distribution = keras.distribution.distribution()
-    return distribution.num_model_replicas if distribution is not None else 1
+    if distribution is not None:
+        return distribution.num_model_replicas
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.distribute.get_strategy().num_replicas_in_sync
+    return 1
 
 
 def trim_to_replicas(arrays, replicas=None):

@@ -35,7 +35,7 @@ def test_main_job_twice_in_a_fresh_clone_keeps_committed_results(tmp_path, monke
     assert list(timings) == list(NOTEBOOKS)
     # the terminal shows where the job is: notebook i/5, model i/n, one line per epoch with the phase's ETA
     assert any("1/5 01_data_exploration" in m for m in messages)
-    assert any("03 == model 1/1 mobilenet_v2" in m for m in messages)
+    assert any("03 == model 1/2 mobilenet_v2" in m for m in messages)  # and the three-class model second
     assert any("03 phase 1 epoch 1/1:" in m and "phase ETA" in m for m in messages)
     for name in NOTEBOOKS:
         executed = json.loads((first / "notebooks" / f"{name}.ipynb").read_text())
@@ -92,8 +92,9 @@ def test_colab_simulation_runs_the_five_notebooks(tmp_path, monkeypatch):
     papermill = pytest.importorskip("papermill")
     stubs = tmp_path / "stubs"
     (stubs / "google" / "colab").mkdir(parents=True)
-    (stubs / "google" / "__init__.py").write_text("")
+    # no google/__init__.py: a namespace package, so google.protobuf (TensorFlow's) is still found beside it
     (stubs / "google" / "colab" / "__init__.py").write_text('"""Stand-in for the module Colab provides."""\n')
+    (stubs / "sitecustomize.py").write_text("import google.colab  # a Colab kernel starts with it imported\n")
     write_synthetic_dataset(tmp_path / "kaggle" / "chest_xray" / "chest_xray", image_size=64)
     calls = tmp_path / "kagglehub_calls.txt"
     (stubs / "kagglehub.py").write_text(

@@ -1,6 +1,8 @@
 import json
 import os
 
+import pytest
+
 from pneumonet.progress import NotebookProgress, duration, time_left
 from pneumonet.runner import earlier_timings
 from pneumonet.training.loop import epoch_line
@@ -40,3 +42,15 @@ def test_earlier_timings_takes_the_latest_job_with_the_same_smoke_setting(tmp_pa
     assert earlier_timings(False, roots=[tmp_path / "runs"]) == {"01": 200}
     assert earlier_timings(True, roots=[tmp_path / "runs"]) == {"01": 5}
     assert earlier_timings(True, roots=[tmp_path / "nothing"]) == {}
+
+
+def test_a_killed_notebook_kernel_ends_in_one_line():
+    pytest.importorskip("nbclient")
+    from nbclient.exceptions import DeadKernelError
+
+    from pneumonet.runner import NotebookFailed
+
+    failed = NotebookFailed("03_transfer_learning", DeadKernelError("Kernel died"))
+    failed.where = "runs/.main.partial-x"
+    assert str(failed) == ("notebook 03_transfer_learning: its kernel died (killed, or out of memory) (executed "
+                           "notebooks kept in runs/.main.partial-x)")

@@ -246,8 +246,9 @@ def _train_full(model, train, val, config, state, weights, augment, predict, ver
     return {name: _predict(model, images[..., None], config.batch_size) for name, images in predict.items()}
 
 
-# Under JAX data parallelism every batch must split evenly across the replicas (pneumonet.scaling): training
-# drops the few images beyond a multiple of them each epoch (others each epoch), validation and prediction pad.
+# Under data parallelism (JAX or TensorFlow) every batch must split evenly across the replicas (pneumonet.scaling):
+# training drops the few images beyond a multiple of them each epoch (others each epoch); validation and prediction
+# pad, and the padding weighs nothing.
 def _predict(model, x, batch):
     padded, _ = pad_to_replicas(x)
     return model.predict(padded, batch_size=batch, verbose=0)[:len(x)]
