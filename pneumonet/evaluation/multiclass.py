@@ -115,7 +115,7 @@ def subtype_table(runs):
         three, kermany = record["subtypes"]["test"], record["subtypes"]["bacterial_vs_viral"]["test"]
         row = {"model": name}
         row.update({label: _interval(three[key]) for key, label in SUBTYPE_TABLE})
-        row.update({f"bacterial vs viral {label.lower()}": _interval(kermany[key]) for key, label in KERMANY_TABLE})
+        row.update({f"bacterial vs viral: {label}": _interval(kermany[key]) for key, label in KERMANY_TABLE})
         rows.append(row)
     return pd.DataFrame(rows)
 
