@@ -12,11 +12,15 @@ from pneumonet.cli import main
 pytestmark = pytest.mark.slow
 
 
-def test_help_everywhere():
-    for command in ([], ["data"], ["train"], ["evaluate"], ["predict"], ["run"]):
-        result = subprocess.run([sys.executable, "-m", "pneumonet.cli", *command, "--help"], capture_output=True,
-                                text=True, timeout=120)
-        assert result.returncode == 0 and "usage: pneumonet" in result.stdout
+def test_help_everywhere(capsys):
+    result = subprocess.run([sys.executable, "-m", "pneumonet.cli", "--help"], capture_output=True, text=True,
+                            timeout=120)  # the module runs as a program
+    assert result.returncode == 0 and "usage: pneumonet" in result.stdout
+    for command in ("data", "train", "evaluate", "robustness", "predict", "run", "demo", "export", "classical",
+                    "search", "stack"):
+        with pytest.raises(SystemExit) as done:
+            main([command, "--help"])
+        assert done.value.code == 0 and f"usage: pneumonet {command}" in capsys.readouterr().out
 
 
 def test_data_train_evaluate_predict(tmp_path, capsys):
