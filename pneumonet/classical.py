@@ -224,7 +224,7 @@ def compare_runs(run_dir, other_dir):
     Both runs must have been evaluated on the same test images (the same data folder): otherwise a
     ``ValueError`` names the difference.
     """
-    from pneumonet.evaluation import delong, mcnemar
+    from pneumonet.evaluation.ensemble import paired_row
     from pneumonet.io import read_json
 
     runs = []
@@ -235,7 +235,4 @@ def compare_runs(run_dir, other_dir):
     if not frame["path"].equals(base["path"]):
         raise ValueError(f"{run_dir} and {other_dir} were not evaluated on the same test images "
                          f"({len(frame)} and {len(base)} images)")
-    accuracy = mcnemar(frame["label"], frame["prob"] >= threshold, base["prob"] >= other_threshold)
-    auc = delong(frame["label"], frame["prob"], base["prob"])
-    return pd.DataFrame([{"model": name, "against": other, "McNemar p": accuracy["p_value"],
-                          "AUC difference": auc["difference"], "DeLong p": auc["p_value"]}])
+    return pd.DataFrame([paired_row(name, frame, threshold, other, base, other_threshold)])

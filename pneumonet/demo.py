@@ -161,7 +161,7 @@ def gradcam_figure(result, ncols=3):
 def model_card_markdown(model_path):
     """The run's ``MODEL_CARD.md`` (written from its ``metrics.json`` when missing), with a warning when the
     model file is not the one the run's metrics describe."""
-    from pneumonet.model_card import model_card, read_robustness, write_model_card
+    from pneumonet.model_card import run_card, write_model_card
     from pneumonet.models import check_against_record
 
     run_dir = Path(model_path).parent
@@ -175,10 +175,7 @@ def model_card_markdown(model_path):
     try:
         return prefix + write_model_card(run_dir).read_text()
     except PermissionError:  # a read-only results folder: show the card without keeping it
-        from pneumonet.io import read_json
-
-        record = read_json(run_dir / METRICS)
-        return prefix + model_card(record, read_robustness(run_dir.parent, record.get("run", run_dir.name)))
+        return prefix + run_card(run_dir)
 
 
 def run_summary(name, metadata):

@@ -161,18 +161,22 @@ def read_robustness(results_dir, run):
     return rows[rows["run"] == run].reset_index(drop=True) if "run" in rows else None
 
 
-def write_model_card(run_dir):
-    """Write ``run_dir/MODEL_CARD.md`` from ``run_dir/metrics.json`` (and the shift benchmark beside the run).
-
-    Returns:
-        The path of the card.
-    """
+def run_card(run_dir):
+    """The text of ``run_dir``'s model card, from its ``metrics.json`` (and the shift benchmark beside the run)."""
     run_dir = Path(run_dir)
     metrics = run_dir / METRICS
     if not metrics.is_file():
         raise FileNotFoundError(f"no metrics.json in {run_dir}: a model card needs a trained and evaluated run")
     record = read_json(metrics)
-    text = model_card(record, read_robustness(run_dir.parent, record.get("run", run_dir.name)))
-    path = run_dir / MODEL_CARD
-    write_text(path, text)
+    return model_card(record, read_robustness(run_dir.parent, record.get("run", run_dir.name)))
+
+
+def write_model_card(run_dir):
+    """Write ``run_dir/MODEL_CARD.md`` (``run_card``).
+
+    Returns:
+        The path of the card.
+    """
+    path = Path(run_dir) / MODEL_CARD
+    write_text(path, run_card(run_dir))
     return path

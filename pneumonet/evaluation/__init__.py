@@ -5,9 +5,9 @@ from pneumonet.evaluation.bootstrap import bootstrap_ci
 from pneumonet.evaluation.calibration import (apply_temperature, calibration_summary, expected_calibration_error,
                                               fit_temperature)
 from pneumonet.evaluation.compare import delong, mcnemar, paired_bootstrap_auc
-from pneumonet.evaluation.metrics import (binary_metrics, classification_report, confusion, multiclass_metrics,
+from pneumonet.evaluation.metrics import (binary_metrics, classification_report, confusion,
                                           positive_probability)
-from pneumonet.evaluation.multiclass import evaluate_subtypes
+from pneumonet.evaluation.multiclass import evaluate_subtypes, multiclass_metrics
 from pneumonet.evaluation.report import evaluate_predictions, prediction_frame, summary_table, write_summary
 from pneumonet.evaluation.thresholds import choose_threshold, sensitivity_threshold, youden_threshold
 

@@ -69,12 +69,17 @@ def paired_tests(results_dir, runs, against):
         frame = read_predictions(results_dir, name).query("subset == 'test'").reset_index(drop=True)
         if not frame["path"].equals(base["path"]):
             continue  # evaluated on other images (another data folder): not comparable pair by pair
-        accuracy = mcnemar(frame["label"], frame["prob"] >= record["threshold"],
-                           base["prob"] >= runs[against]["threshold"])
-        auc = delong(frame["label"], frame["prob"], base["prob"])
-        rows.append({"model": name, "against": against, "McNemar p": accuracy["p_value"],
-                     "AUC difference": auc["difference"], "DeLong p": auc["p_value"]})
+        rows.append(paired_row(name, frame, record["threshold"], against, base, runs[against]["threshold"]))
     return pd.DataFrame(rows)
+
+
+def paired_row(name, frame, threshold, against, base, base_threshold):
+    """McNemar (accuracy, each run at its own threshold) and DeLong (AUC) of run ``name`` against ``against``,
+    from their test prediction frames in the same image order."""
+    accuracy = mcnemar(frame["label"], frame["prob"] >= threshold, base["prob"] >= base_threshold)
+    auc = delong(frame["label"], frame["prob"], base["prob"])
+    return {"model": name, "against": against, "McNemar p": accuracy["p_value"],
+            "AUC difference": auc["difference"], "DeLong p": auc["p_value"]}
 
 
 def write_stack(results_dir, members, name="stack", n_splits=5, n_boot=1000, seed=0, overwrite=False):

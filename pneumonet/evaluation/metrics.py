@@ -1,4 +1,4 @@
-"""Clinical metrics at a threshold, from scikit-learn, for binary and 3-class predictions."""
+"""Clinical metrics at a threshold, from scikit-learn, for binary predictions (three classes: ``multiclass``)."""
 
 import numpy as np
 from sklearn import metrics as skm
@@ -57,24 +57,3 @@ def classification_report(y_true, y_prob, threshold=0.5, target_names=("NORMAL",
     y_pred = (np.asarray(y_prob) >= threshold).astype(int)
     return skm.classification_report(np.asarray(y_true).astype(int), y_pred, labels=[0, 1],
                                      target_names=list(target_names), output_dict=True, zero_division=0)
-
-
-def multiclass_metrics(y_true, y_prob, class_names=("normal", "bacteria", "virus")):
-    """3-class (or k-class) metrics: accuracy, loss, macro precision/recall/F1, one-vs-rest macro AUC, per class."""
-    y_true = np.asarray(y_true).astype(int)
-    y_prob = np.asarray(y_prob, dtype=np.float64)
-    y_prob = y_prob / y_prob.sum(axis=1, keepdims=True)  # float32 softmax rows sum to 1 only within rounding
-    labels = list(range(y_prob.shape[1]))
-    y_pred = y_prob.argmax(axis=1)
-    report = skm.classification_report(y_true, y_pred, labels=labels, target_names=list(class_names),
-                                       output_dict=True, zero_division=0)
-    present = len(np.unique(y_true)) == len(labels)
-    return {
-        "accuracy": skm.accuracy_score(y_true, y_pred),
-        "loss": skm.log_loss(y_true, np.clip(y_prob, 1e-7, 1), labels=labels),
-        "precision_macro": report["macro avg"]["precision"], "recall_macro": report["macro avg"]["recall"],
-        "f1_macro": report["macro avg"]["f1-score"],
-        "roc_auc_macro": skm.roc_auc_score(y_true, y_prob, multi_class="ovr", labels=labels) if present else np.nan,
-        "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
-        "per_class": {name: report[name] for name in class_names},
-    }

@@ -11,28 +11,42 @@ from sklearn import metrics as skm
 
 from pneumonet.data.catalog import SUBTYPES
 from pneumonet.evaluation.bootstrap import bootstrap_ci, bootstrap_samples
-from pneumonet.evaluation.metrics import multiclass_metrics
 from pneumonet.evaluation.thresholds import choose_threshold
 
 SUBTYPE_COLUMNS = tuple(f"p_{name}" for name in SUBTYPES)  # per-class probabilities in predictions.csv
 
 
-def summary_metrics(y_true, y_prob):
+def summary_metrics(y_true, y_prob, class_names=SUBTYPES):
     """Accuracy, macro precision / recall / F1, macro and per-class one-vs-rest AUC (NaN for a class that is
     absent, or alone, in ``y_true``)."""
     y_true = np.asarray(y_true).astype(int)
     y_pred = np.asarray(y_prob).argmax(axis=1)
-    precision, recall, f1, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=range(len(SUBTYPES)),
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=range(len(class_names)),
                                                                    average="macro", zero_division=0)
     values = {"accuracy": skm.accuracy_score(y_true, y_pred), "precision_macro": precision,
               "recall_macro": recall, "f1_macro": f1}
-    for index, name in enumerate(SUBTYPES):
+    for index, name in enumerate(class_names):
         is_class = y_true == index
         values[f"auc_{name}"] = (skm.roc_auc_score(is_class, y_prob[:, index]) if 0 < is_class.sum() < len(y_true)
                                  else np.nan)
-    aucs = [values[f"auc_{name}"] for name in SUBTYPES]
+    aucs = [values[f"auc_{name}"] for name in class_names]
     values["roc_auc_macro"] = float(np.mean(aucs)) if not np.isnan(aucs).any() else np.nan
     return {key: float(value) for key, value in values.items()}
+
+
+def multiclass_metrics(y_true, y_prob, class_names=SUBTYPES):
+    """``summary_metrics`` plus the log loss, the confusion matrix (rows: true class) and the per-class report."""
+    y_true = np.asarray(y_true).astype(int)
+    y_prob = np.asarray(y_prob, dtype=np.float64)
+    y_prob = y_prob / y_prob.sum(axis=1, keepdims=True)  # float32 softmax rows sum to 1 only within rounding
+    labels = list(range(len(class_names)))
+    y_pred = y_prob.argmax(axis=1)
+    report = skm.classification_report(y_true, y_pred, labels=labels, target_names=list(class_names),
+                                       output_dict=True, zero_division=0)
+    return {**summary_metrics(y_true, y_prob, class_names),
+            "loss": skm.log_loss(y_true, np.clip(y_prob, 1e-7, 1), labels=labels),
+            "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+            "per_class": {name: report[name] for name in class_names}}
 
 
 def multiclass_intervals(y_true, y_prob, groups=None, n_boot=1000, seed=0, level=0.95):
