@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -70,12 +71,13 @@ def _cmd_train(args):
     experiment = Experiment(args.name or args.backbone, args.backbone, head=_train_head(args), weights=weights,
                             image_size=args.image_size, pipeline=args.pipeline, augment=args.augment,
                             augment_on=args.augment_on, views=args.views, target=args.target, train=config)
-    catalog = prepare_catalog(args.data, val_fraction=args.val_fraction, seed=args.seed)
-    for path, reason in catalog.attrs.get("unreadable", {}).items():
-        print(f"pneumonet train: skipped {path}: {reason}", file=sys.stderr)
     from pneumonet.scaling import scaled
 
-    with scaled(args.profile, args.precision, args.devices) as setup:  # set before the model is built
+    # set before the model is built; entered first so that a bad --devices or --precision costs no image scan
+    with scaled(args.profile, args.precision, args.devices) as setup:
+        catalog = prepare_catalog(args.data, val_fraction=args.val_fraction, seed=args.seed)
+        for path, reason in catalog.attrs.get("unreadable", {}).items():
+            print(f"pneumonet train: skipped {path}: {reason}", file=sys.stderr)
         if args.verbose:
             print(f"profile {setup.profile}, {setup.precision}, on {', '.join(setup.devices)} ({setup.backend})")
         record = run_experiment(experiment, catalog, args.results, weights_dir=args.weights_dir,
@@ -181,15 +183,29 @@ def _cmd_classical(args):
     from pneumonet.experiment import prepare_catalog
     from pneumonet.io import write_csv
 
+    from pneumonet.runs import METRICS, PREDICTIONS
+
     weights = None if args.weights in ("none", "None") else args.weights
+    missing = [str(o) for o in args.compare or () if not (Path(o) / PREDICTIONS).is_file()
+               or not (Path(o) / METRICS).is_file()]
+    if missing:  # checked before the image scan and the features
+        raise ValueError(f"--compare {' '.join(missing)}: not a finished run folder (metrics.json and "
+                         "predictions.csv)")
     catalog = prepare_catalog(args.data, val_fraction=args.val_fraction, seed=args.seed,
                               progress=False)
+    failed = 0
     for classifier in args.classifier:
         name = f"{args.name or args.backbone}_{classifier}"
-        record = run_classical(catalog, args.results, backbone=args.backbone, classifier=classifier,
-                               weights=weights, weights_dir=args.weights_dir, image_size=args.image_size, name=name,
-                               cache_dir=args.cache_dir, n_splits=args.folds, n_jobs=args.n_jobs, n_boot=args.n_boot,
-                               seed=args.seed, batch_size=args.batch_size, overwrite=args.overwrite)
+        try:
+            record = run_classical(catalog, args.results, backbone=args.backbone, classifier=classifier,
+                                   weights=weights, weights_dir=args.weights_dir, image_size=args.image_size,
+                                   name=name, cache_dir=args.cache_dir, n_splits=args.folds, n_jobs=args.n_jobs,
+                                   n_boot=args.n_boot, seed=args.seed, batch_size=args.batch_size,
+                                   overwrite=args.overwrite)
+        except FileExistsError as exc:  # this classifier's run is already there: the others go on
+            print(f"pneumonet classical: {_cli_spelling(str(exc), args.command_parser)}", file=sys.stderr)
+            failed += 1
+            continue
         t, timing = record["test"]["roc_auc"], record["timing"]
         print(f"{name}: best {record['best_params']} (patient-fold AUC {record['best_cv_auc']:.4f}); val AUC "
               f"{record['val']['roc_auc']:.4f}; test AUC {t['value']:.4f} [{t['low']:.4f}, {t['high']:.4f}]; "
@@ -203,7 +219,7 @@ def _cmd_classical(args):
                               ignore_index=True)
             write_csv(Path(args.results) / name / "paired_tests.csv", table)
             print(table.round(4).to_string(index=False))
-    return 0
+    return 2 if failed else 0
 
 
 def _cmd_search(args):
@@ -324,13 +340,33 @@ def _scaling_options(p, profile_only=False):
                         "one on the cpu profile); --batch-size is the global batch")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors in one line (no usage block above them); subcommands inherit it."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _cli_spelling(message, parser):
+    """A library message in the command line's spelling: ``Received: batch_size=3`` -> ``Received: --batch-size
+    3``, for the names that are options of this command; ``(overwrite=True)`` after ``--overwrite`` dropped."""
+    options = {o for action in parser._actions for o in action.option_strings}
+    message = re.sub(r" \((\w+)=True\)", lambda m: "" if f"--{m[1]}" in message else m[0], message)
+
+    def option(match):
+        flag = "--" + match[1].replace("_", "-")
+        return f"{flag} {match[2]}" if flag in options else match[0]
+
+    return re.sub(r"\b([a-z][a-z_]*)=('[^']*'|\[[^\]]*\]|[^\s,;)]+)", option, message)
+
+
 def build_parser(train_defaults=None):
     """The command line; ``train_defaults`` (from a ``--config`` file) replace the ``train`` defaults, so an
     option given on the command line still wins."""
     from pneumonet.models.heads import HEADS
     from pneumonet.models.registry import BACKBONES
 
-    parser = argparse.ArgumentParser(prog="pneumonet", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="pneumonet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p, data=True):
@@ -491,6 +527,8 @@ def build_parser(train_defaults=None):
     p.add_argument("--download", action="store_true", help="download the data with kagglehub when missing")
     _scaling_options(p, profile_only=True)
     p.set_defaults(func=_cmd_run)
+    for command in sub.choices.values():  # errors are spelled in the options of the command that failed
+        command.set_defaults(command_parser=command)
     return parser
 
 
@@ -517,7 +555,7 @@ def main(argv=None):
             raise
         text = str(exc)
         message = text.splitlines()[0] if text else type(exc).__name__
-        print(f"pneumonet {args.command}: {message}", file=sys.stderr)
+        print(f"pneumonet {args.command}: {_cli_spelling(message, args.command_parser)}", file=sys.stderr)
         return 2
 
 

@@ -257,10 +257,11 @@ def write_figures(run_dir, history, val_pred, test_pred, threshold, name):
     pr.line_.set_label(f"{name} (AP {pr.average_precision:.3f})")
     axes[1].set(xlabel="1 - specificity", ylabel="sensitivity", title="ROC")
     axes[2].set(xlabel="recall (sensitivity)", ylabel="precision", title="Precision-recall")
-    axes[3].set(xlabel="mean predicted P(PNEUMONIA)", ylabel="fraction PNEUMONIA", title="Calibration")
     for ax in axes[1:3]:
         ax.legend(loc="lower left" if ax is axes[2] else "lower right", fontsize=8)
     plot_calibration(test_pred["label"], test_pred["prob"], name=name, ax=axes[3])
+    # after the Display, which writes its own "(Positive class: 1)" labels
+    axes[3].set(xlabel="mean predicted P(PNEUMONIA)", ylabel="fraction PNEUMONIA", title="Calibration")
     axes[3].legend(loc="upper left", fontsize=8, framealpha=0.9)
     fig.suptitle(f"{name} on the test split (threshold chosen on val)")
     save_figure(fig, figures / "evaluation.png")

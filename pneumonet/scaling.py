@@ -103,7 +103,7 @@ def choose_devices(profile, devices=None):
         return tuple(available)
     if isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
         if not 1 <= devices <= len(available):
-            raise ValueError(f"devices must be between 1 and the {len(available)} devices Keras sees "
+            raise ValueError(f"devices must be a count from 1 to {len(available)}, the devices Keras sees "
                              f"({', '.join(available)}). Received: devices={devices}")
         return tuple(available[:devices])
     if isinstance(devices, (list, tuple)) and devices and all(d in available for d in devices):

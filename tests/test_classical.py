@@ -144,13 +144,17 @@ def test_stack_refuses_a_single_member(tmp_path):
 
 
 @pytest.mark.slow
-def test_classical_and_stack_commands(synthetic_root, tmp_path):
+def test_classical_and_stack_commands(synthetic_root, tmp_path, capsys):
     from pneumonet.cli import main
 
     common = ["--data", str(synthetic_root), "--backbone", "cnn", "--weights", "none", "--image-size", "32",
               "--folds", "3", "--n-boot", "10", "--results", str(tmp_path)]
     assert main(["classical", *common, "--classifier", "svm"]) == 0
-    assert main(["classical", *common, "--classifier", "logreg", "--compare", str(tmp_path / "cnn_svm")]) == 0
+    svm = (tmp_path / "cnn_svm" / "metrics.json").read_bytes()
+    # svm's finished run is kept and named; logreg goes on
+    assert main(["classical", *common, "--classifier", "svm", "logreg", "--compare", str(tmp_path / "cnn_svm")]) == 2
+    assert "cnn_svm already holds a finished run; pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "cnn_svm" / "metrics.json").read_bytes() == svm
     paired = pd.read_csv(tmp_path / "cnn_logreg" / "paired_tests.csv")
     assert paired[["model", "against"]].values.tolist() == [["cnn_logreg", "cnn_svm"]]
     assert main(["classical", *common, "--classifier", "svm"]) == 2  # a finished run is kept

@@ -148,3 +148,33 @@ def test_tta_views_shift_and_scale_as_asked():
     assert np.allclose(predict_tta(model, _images(3, size)), 0.5)
     with pytest.raises(ValueError, match="views"):
         predict_tta(model, _images(3, size), views=[(0, 0, 0)])
+
+
+def test_tta_run_reads_the_identity_view_from_the_runs_own_predictions(synthetic_catalog, tmp_path, monkeypatch):
+    import pandas as pd
+
+    import pneumonet.tta as tta
+    from pneumonet.experiment import Experiment, run_experiment
+    from pneumonet.training import TrainConfig
+
+    experiment = Experiment("tiny", "cnn", head="gap_dense_dropout", weights=None, image_size=32,
+                            train=TrainConfig(epochs_head=1, batch_size=16))
+    run_experiment(experiment, synthetic_catalog, tmp_path, n_boot=10, verbose=0)
+    stored = pd.read_csv(tmp_path / "tiny" / "predictions.csv")
+    passes = []
+    real_predict_tta = tta.predict_tta
+
+    def counting(model, images, views, identity=None):
+        passes.append(sum(identity is None or tuple(v) != tta.IDENTITY for v in views))
+        fresh = real_predict_tta(model, images, views=(tta.IDENTITY,))
+        if identity is not None:  # the stored prediction is the same quantity as a fresh one, image by image
+            np.testing.assert_allclose(identity, fresh, atol=1e-5)
+        return real_predict_tta(model, images, views, identity=identity)
+
+    monkeypatch.setattr(tta, "predict_tta", counting)
+    tta.write_tta_run(tmp_path, "tiny", synthetic_catalog, views=(tta.IDENTITY,), n_boot=10)
+    assert passes == [0, 0]  # val and test: no model pass for the identity view
+    again = pd.read_csv(tmp_path / "tiny_tta" / "predictions.csv")
+    merged = again.merge(stored, on=["path", "subset"], suffixes=("_tta", ""))
+    assert len(merged) == len(stored)
+    np.testing.assert_allclose(merged["prob_tta"], merged["prob"], atol=1e-7)

@@ -7,24 +7,28 @@ from pneumonet.plots.base import drawn
 
 def plot_history(history, metrics=("loss", "auc"), axes=None, name=None):
     """One panel per metric (train and validation); a dashed line where fine-tuning starts and a star at the
-    epoch with the best validation AUC (the one kept). Returns a ``Drawn`` (``.figure_``, ``.ax_``)."""
+    epoch with the best validation AUC (the one kept). One legend below the panels, where it hides no curve.
+    Returns a ``Drawn`` (``.figure_``, ``.ax_``)."""
     if axes is None:
-        _, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5))
+        _, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), constrained_layout=True)
     axes = list(axes) if hasattr(axes, "__len__") else [axes]
     boundary = history.loc[history["phase"] == 2, "epoch"].min() if "phase" in history else None
     for ax, metric in zip(axes, metrics):
         for column, style in ((metric, "-o"), (f"val_{metric}", "-s")):
             if column in history:
-                label = ("validation" if column.startswith("val_") else "training (augmented, dropout on)")
+                # training metrics are measured on the batches as trained: dropout on, and the recipe's
+                # augmentation if it has one, so they can sit below the validation curve
+                label = "validation" if column.startswith("val_") else "training (as trained: dropout on)"
                 ax.plot(history["epoch"], history[column], style, label=label, markersize=3)
         if boundary == boundary and boundary is not None:  # not NaN: phase 2 happened
             ax.axvline(boundary - 0.5, color="grey", linestyle="--", label="fine-tuning starts")
         if "val_auc" in history and f"val_{metric}" in history and history["val_auc"].notna().any():
             best = history.loc[history["val_auc"].idxmax()]
             ax.plot(best["epoch"], best[f"val_{metric}"], "*", color="black", markersize=12,
-                    label=f"kept: epoch {int(best['epoch'])}")
+                    label=f"kept: epoch {int(best['epoch'])} (best validation AUC)")
         label = {"loss": "cross-entropy loss", "auc": "ROC AUC"}.get(metric, metric)
         ax.set(xlabel="epoch", ylabel=label, title=f"{name}: {label}" if name else label)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[0].figure.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9, frameon=False)
     return drawn(axes)
