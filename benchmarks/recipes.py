@@ -42,6 +42,12 @@ def recipes(backbone, head, image_size, unfreeze_last, epochs, smoke=False):
         Experiment("views2_regularized", views=2,
                    train=dataclasses.replace(fewer, epochs_head=1 if smoke else max(2, epochs // 3), **regularized),
                    **exp),
+        # the image border (text markers, collimation edges) blacked out inside the model
+        Experiment("views1_regularized_border", views=1, border=0.08,
+                   train=dataclasses.replace(fewer, **regularized), **exp),
+        Experiment("views2_regularized_border", views=2, border=0.08,
+                   train=dataclasses.replace(fewer, epochs_head=1 if smoke else max(2, epochs // 3), **regularized),
+                   **exp),
     ]
 
 
@@ -83,7 +89,7 @@ def main():
                                          splits=("val",))
         shift = summary.iloc[0]
         shift = {k: (float(v) if isinstance(v, float) else v) for k, v in shift.items()}
-        rows.append({"recipe": experiment.name, "views": experiment.views,
+        rows.append({"recipe": experiment.name, "views": experiment.views, "border": experiment.border,
                      "label_smoothing": experiment.train.label_smoothing,
                      "weight_decay": experiment.train.weight_decay, "epochs_head": experiment.train.epochs_head,
                      "val_auc": round(record["val"]["roc_auc"], 4), "shift_clean_auc": round(shift["clean_auc"], 4),

@@ -70,7 +70,8 @@ def _cmd_train(args):
                          seed=args.seed, label_smoothing=args.label_smoothing, weight_decay=args.weight_decay)
     experiment = Experiment(args.name or args.backbone, args.backbone, head=_train_head(args), weights=weights,
                             image_size=args.image_size, pipeline=args.pipeline, augment=args.augment,
-                            augment_on=args.augment_on, views=args.views, target=args.target, train=config)
+                            augment_on=args.augment_on, views=args.views, target=args.target, border=args.border,
+                            train=config)
     from pneumonet.scaling import scaled
 
     # set before the model is built; entered first so that a bad --devices or --precision costs no image scan
@@ -393,6 +394,9 @@ def build_parser(train_defaults=None):
                    help="augmented views of each training image, drawn once (cached training; default 0)")
     p.add_argument("--target", choices=("binary", "subtype"), default="binary",
                    help="binary: NORMAL / PNEUMONIA (default); subtype: normal / bacterial / viral (three classes)")
+    p.add_argument("--border", type=_number(float, 0, 0.2), default=0.0,
+                   help="fraction of each side blacked out inside the model, where text markers sit (default 0: "
+                        "off; 0.08 masks a band of 8%% on every edge)")
     p.add_argument("--label-smoothing", type=_number(float, 0), default=0.0)
     p.add_argument("--weight-decay", type=_number(float, 0), default=0.0)
     p.add_argument("--weights", default="imagenet", help="imagenet, none, or a weights file")

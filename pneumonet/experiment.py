@@ -45,6 +45,7 @@ class Experiment:
     augment_on: str = "model"       # "model": AffineAugment layer (fast everywhere); "pipeline": CPU warp
     views: int = 0                  # augmented copies of the training images, drawn once (cached training)
     target: str = "binary"          # "binary": NORMAL / PNEUMONIA; "subtype": normal / bacterial / viral
+    border: float = 0.0             # fraction of each side blacked out inside the model (markers); 0: off
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
     def __post_init__(self):
@@ -66,6 +67,8 @@ class Experiment:
         if self.target == "subtype" and self.pipeline != "fast":
             raise ValueError("the three-class target needs the fast pipeline. Received: "
                              f"target='subtype', pipeline={self.pipeline!r}")
+        if not (isinstance(self.border, (int, float)) and 0 <= self.border < 0.25):
+            raise ValueError(f"border must be a fraction in [0, 0.25) of each side. Received: border={self.border!r}")
         if isinstance(self.train, dict):
             self.train = TrainConfig(**self.train)
 
@@ -109,7 +112,7 @@ def _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boo
     keras.utils.set_random_seed(experiment.train.seed)  # initial head weights too: same seed, same run
     model = build_model(experiment.backbone, head=experiment.head, weights=experiment.weights,
                         image_size=experiment.image_size, weights_dir=weights_dir,
-                        augment=Augment() if in_model else None,
+                        augment=Augment() if in_model else None, border=experiment.border,
                         n_classes=len(SUBTYPES) if experiment.target == "subtype" else None)
     run_dir = new_run_dir(results_dir, experiment.name, overwrite=overwrite)  # only once the model exists
     write_json(run_dir / CHECKPOINTS / SIGNATURE, signature)
@@ -248,7 +251,9 @@ def write_figures(run_dir, history, val_pred, test_pred, threshold, name):
     from pneumonet.plots import plot_calibration, plot_confusion_matrix, plot_history, plot_pr, plot_roc
 
     figures = Path(run_dir) / FIGURES
-    save_figure(plot_history(history, name=name).figure_, figures / "training_curves.png")
+    # Keras' AUC of a softmax is the micro-average: the three one-against-the-rest problems pooled
+    labels = {"auc": "ROC AUC (micro-average, 3 classes)"} if "p_normal" in test_pred else None
+    save_figure(plot_history(history, name=name, labels=labels).figure_, figures / "training_curves.png")
     fig, axes = plt.subplots(1, 4, figsize=(18, 4))
     plot_confusion_matrix(test_pred["label"], test_pred["prob"], threshold, ax=axes[0])
     roc = plot_roc(test_pred["label"], test_pred["prob"], name=name, threshold=threshold, ax=axes[1])

@@ -79,12 +79,17 @@ def model_lines(record):
         return ["- Derived from other runs: " + "; ".join(f"{key} {value}" for key, value in config.items()) + "."]
     model, train = config.get("model", {}), config.get("train", {})
     size = model.get("image_size") or [config.get("image_size")] * 2
+    augmentation = ("every epoch" if config.get("augment") else f"{config['views']} view(s) of each training "
+                    "image, drawn once" if config.get("views") else "off")
+    border = (f"; a border band of {config['border']:.0%} of each side is blacked out inside the model"
+              if config.get("border") else "")
     lines = [f"- Backbone `{config['backbone']}`, head `{config.get('head', '?')}`, input {size[0]} x {size[1]} px "
-             "grayscale (pixel values 0-255; scaling and the backbone's preprocessing are inside the model).",
+             "grayscale (pixel values 0-255; scaling and the backbone's preprocessing are inside the model"
+             f"{border}).",
              f"- Initial weights: {config.get('weights') or 'none (random)'}; training: "
              f"{train.get('epochs_head', '?')} head epochs + {train.get('epochs_finetune', '?')} fine-tuning "
-             f"epochs, pipeline `{config.get('pipeline', '?')}`, augmentation "
-             f"{'on' if config.get('augment') else 'off'}, seed {record.get('seed')}.",
+             f"epochs, pipeline `{config.get('pipeline', '?')}`, augmentation: {augmentation}; seed "
+             f"{record.get('seed')}.",
              f"- File `{record.get('model_file', 'model.keras')}`"
              + (f", sha256 `{record['model_sha256'][:16]}...`" if record.get("model_sha256") else "") + "."]
     if env:

@@ -74,7 +74,7 @@ def validation_auc(experiment, arrays, weights_dir=None, verbose=0):
     keras.utils.set_random_seed(experiment.train.seed)
     model = build_model(experiment.backbone, head=experiment.head, weights=experiment.weights,
                         image_size=experiment.image_size, weights_dir=weights_dir,
-                        augment=Augment() if experiment.augment else None)
+                        augment=Augment() if experiment.augment else None, border=experiment.border)
     train = add_views(*arrays["train"][:2], k=experiment.views, seed=experiment.train.seed)
     trainer = train_from_scratch if experiment.from_scratch else train_two_phase
     result = trainer(model, train, arrays["val"][:2], experiment.train, predict={"val": arrays["val"][0]},

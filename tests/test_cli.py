@@ -123,7 +123,8 @@ def test_missing_data_is_a_clear_error(tmp_path, capsys):
                                          (["--batch-size", "0"], "--batch-size"),
                                          (["--val-fraction", "1.5"], "--val-fraction"),
                                          (["--image-size", "24", "--backbone", "vgg16"], "Received: --image-size 24"),
-                                         (["--devices", "9"], "Received: --devices 9")])
+                                         (["--devices", "9"], "Received: --devices 9"),
+                                         (["--border", "0.3"], "--border")])
 def test_bad_train_arguments_end_in_one_line(synthetic_root, tmp_path, capsys, args, named):
     argv = ["train", "--data", str(synthetic_root), "--backbone", "cnn", "--weights", "none", "--image-size", "32",
             "--results", str(tmp_path), *args]

@@ -214,7 +214,7 @@ def test_demo_in_a_real_browser(demo_model, synthetic_root, tmp_path):
 
     from pneumonet.models import load_model
 
-    data = Path(os.environ.get("PNEUMONET_DATA_FOR_DEMO", synthetic_root))
+    data = Path(os.environ.get("PNEUMONET_DATA_FOR_DEMO", synthetic_root)).resolve()  # the browser needs absolute paths
     jpeg = sorted((data / "test" / "PNEUMONIA").glob("*.jpeg"))[0]
     # the DICOM twin of the JPEG: MONOCHROME1 (stored inverted), so it must show, and score, exactly the same
     dicom = write_dicom(tmp_path / f"{jpeg.stem}.dcm", 255 - load_image(jpeg), "MONOCHROME1")

@@ -53,6 +53,15 @@ def test_threshold_choice_on_a_constructed_case():
     assert choose_threshold(y, p, "fixed") == 0.5
     with pytest.raises(ValueError, match="method"):
         choose_threshold(y, p, "test-set")
+    # a vertical run of the ROC curve (four positives between two negatives): the highest threshold finding half
+    # of them is 0.7, a point that roc_curve's drop_intermediate would have removed (leaving 0.5)
+    y, p = np.array([0, 1, 1, 1, 1, 0]), np.array([.9, .8, .7, .6, .5, .1])
+    assert sensitivity_threshold(y, p, 0.5) == pytest.approx(0.7)
+    rng = np.random.default_rng(0)
+    y, p = rng.integers(0, 2, 300), rng.random(300)
+    for target in (0.5, 0.9, 0.95):  # against brute force: the highest cut whose sensitivity reaches the target
+        best = max(t for t in p if (p[y == 1] >= t).mean() >= target)
+        assert sensitivity_threshold(y, p, target) == pytest.approx(best)
 
 
 def test_bootstrap_intervals_cover_the_truth():

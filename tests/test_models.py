@@ -114,6 +114,28 @@ def test_save_and_reload_predict_the_same(tmp_path):
     assert meta["threshold"] == 0.42 and meta["backbone"] == "cnn"
 
 
+def test_border_mask_hides_the_band_and_nothing_else(tmp_path):
+    from pneumonet.experiment import Experiment
+    from pneumonet.models.layers import BorderMask
+
+    out = keras.ops.convert_to_numpy(BorderMask(0.1)(np.full((1, 20, 30, 1), 7.0, "float32")))[0, ..., 0]
+    assert (out[:2] == 0).all() and (out[-2:] == 0).all() and (out[:, :3] == 0).all() and (out[:, -3:] == 0).all()
+    assert (out[2:-2, 3:-3] == 7).all()  # 10% of 20 rows = 2, of 30 columns = 3
+    model = build_model("cnn", head="gap_dense_dropout", image_size=40, border=0.1)
+    x = np.random.default_rng(2).uniform(0, 255, (2, 40, 40, 1)).astype("float32")
+    marked, centred = x.copy(), x.copy()
+    marked[:, :4, :4] = 255.0  # a white marker in the corner band
+    centred[:, 18:22, 18:22] = 255.0
+    p = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(p, model.predict(marked, verbose=0))  # the band cannot be a shortcut
+    assert not np.allclose(p, model.predict(centred, verbose=0))
+    loaded, meta = load_model(save_model(model, tmp_path / "b.keras", {"threshold": 0.5}))
+    assert meta["border"] == 0.1
+    np.testing.assert_allclose(loaded.predict(marked, verbose=0), p, atol=1e-6)
+    with pytest.raises(ValueError, match="Received: border=0.3"):
+        Experiment("x", "cnn", weights=None, border=0.3)
+
+
 def test_bad_model_files_are_refused(tmp_path):
     with pytest.raises(ModelFileError, match="not found"):
         load_model(tmp_path / "none.keras")

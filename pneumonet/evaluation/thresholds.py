@@ -15,7 +15,9 @@ def sensitivity_threshold(y_true, y_prob, target=0.95):
     """The highest threshold whose sensitivity is at least ``target`` (fewest false alarms at that recall)."""
     if not 0 < target <= 1:
         raise ValueError(f"target sensitivity must be in (0, 1]. Received: target={target}")
-    fpr, tpr, thresholds = roc_curve(np.asarray(y_true).astype(int), y_prob)
+    # every threshold: the default drop_intermediate=True removes points on vertical runs of the curve, where
+    # the highest threshold reaching the target usually lies
+    fpr, tpr, thresholds = roc_curve(np.asarray(y_true).astype(int), y_prob, drop_intermediate=False)
     ok = np.flatnonzero(tpr >= target)
     return float(min(thresholds[ok[0]], 1.0))
 

@@ -1,6 +1,6 @@
 """``build_model``: one flat functional graph from raw pixels to probability.
 
-input (H, W, 1 or 3, pixels 0..255) -> [AffineAugment] -> ToRGB -> BackbonePreprocess -> backbone
+input (H, W, 1 or 3, pixels 0..255) -> [AffineAugment] -> [BorderMask] -> ToRGB -> BackbonePreprocess -> backbone
 layers -> head layers. The backbone is built on the model's own tensors, so every inner layer (the Grad-CAM
 layer included) stays reachable from ``model.inputs``: no nested sub-model, no "Graph disconnected".
 """
@@ -13,7 +13,7 @@ import numpy as np
 
 from pneumonet.errors import WeightsUnavailableError
 from pneumonet.models.heads import apply_layers, get_head, head_layers
-from pneumonet.models.layers import AffineAugment, BackbonePreprocess, ToRGB
+from pneumonet.models.layers import AffineAugment, BackbonePreprocess, BorderMask, ToRGB
 from pneumonet.models.registry import get_backbone
 from pneumonet.models.weights import resolve_weights
 
@@ -43,7 +43,7 @@ def copy_weights(source, target):
 
 
 def build_model(backbone, head="gap_dense_dropout", weights=None, image_size=None, channels=1,
-                weights_dir=None, augment=None, units=None, dropout=None, n_classes=None, name=None):
+                weights_dir=None, augment=None, units=None, dropout=None, n_classes=None, border=0.0, name=None):
     """Build a pneumonet model.
 
     Args:
@@ -57,6 +57,8 @@ def build_model(backbone, head="gap_dense_dropout", weights=None, image_size=Non
         weights_dir: folder with ``<backbone>_notop.weights.h5`` files (default ``$PNEUMONET_WEIGHTS``).
         augment: None; an ``Augment`` for the whole recipe (affine warp + brightness) inside the model, as one
             batched gather (fast on a GPU); identity at inference.
+        border: 0 (off) or the fraction of each side blacked out by a ``BorderMask`` after augmentation (the
+            image border, where text markers sit, cannot become a shortcut).
     """
     spec = get_backbone(backbone)
     head_spec = get_head(head, units=units, dropout=dropout, n_classes=n_classes)
@@ -69,6 +71,8 @@ def build_model(backbone, head="gap_dense_dropout", weights=None, image_size=Non
     x = inputs
     if augment is not None:  # before ToRGB: warping one channel costs a third of three
         x = AffineAugment(**dataclasses.asdict(augment), name="augment_affine")(x)
+    if border:  # after augmentation, so the band is always the border of what the backbone sees
+        x = BorderMask(border, name="border_mask")(x)
     x = ToRGB(name="to_rgb")(x)
     x = BackbonePreprocess(spec.preprocess, name="preprocess")(x)
     body = spec.constructor(input_tensor=x, weights=None)
@@ -83,7 +87,7 @@ def build_model(backbone, head="gap_dense_dropout", weights=None, image_size=Non
                               "channels": channels, "n_classes": head_spec.n_classes,
                               "weights": None if weights is None else str(weights),
                               "weights_source": None if source is None else str(source),
-                              "gradcam_layer": spec.gradcam_layer}
+                              "gradcam_layer": spec.gradcam_layer, "border": float(border)}
     return model
 
 

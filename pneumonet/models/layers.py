@@ -35,6 +35,33 @@ class ToRGB(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="pneumonet")
+class BorderMask(keras.layers.Layer):
+    """Black out a band of ``band`` (a fraction of each side) along every edge of the image.
+
+    Text markers, corner labels and collimation edges live there; on this data set they differ between sites and
+    can become shortcuts. Masked inside the model, the band is gone in training, evaluation, the demo and every
+    export alike. The lungs stay in the frame up to ``band`` of about 0.15.
+    """
+
+    def __init__(self, band=0.08, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 < band < 0.25:
+            raise ValueError(f"band must be a fraction in (0, 0.25) of each side. Received: band={band!r}")
+        self.band = float(band)
+
+    def call(self, inputs):
+        height, width = inputs.shape[1], inputs.shape[2]
+        dy, dx = max(1, round(height * self.band)), max(1, round(width * self.band))
+        rows = ops.logical_and(ops.arange(height) >= dy, ops.arange(height) < height - dy)
+        cols = ops.logical_and(ops.arange(width) >= dx, ops.arange(width) < width - dx)
+        keep = ops.cast(ops.logical_and(rows[:, None], cols[None, :]), inputs.dtype)
+        return inputs * keep[None, :, :, None]
+
+    def get_config(self):
+        return {**super().get_config(), "band": self.band}
+
+
+@keras.saving.register_keras_serializable(package="pneumonet")
 class BackbonePreprocess(keras.layers.Layer):
     """The backbone's ``preprocess_input`` as a layer, on RGB pixels in 0..255.
 

@@ -31,7 +31,7 @@ def add_heat_colorbar(axes, cmap="jet"):
     axes = np.asarray(axes).ravel()
     mappable = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, 1), cmap=cmap)
     bar = axes[0].figure.colorbar(mappable, ax=list(axes), fraction=0.02, pad=0.01)
-    bar.set_label("Grad-CAM heat (normalised per image): evidence for the explained class")
+    bar.set_label("Grad-CAM heat, normalised per image\n(evidence for the explained class)")
     return bar
 
 

@@ -5,10 +5,10 @@ import matplotlib.pyplot as plt
 from pneumonet.plots.base import drawn
 
 
-def plot_history(history, metrics=("loss", "auc"), axes=None, name=None):
+def plot_history(history, metrics=("loss", "auc"), axes=None, name=None, labels=None):
     """One panel per metric (train and validation); a dashed line where fine-tuning starts and a star at the
     epoch with the best validation AUC (the one kept). One legend below the panels, where it hides no curve.
-    Returns a ``Drawn`` (``.figure_``, ``.ax_``)."""
+    ``labels``: {metric: axis label} replacing the defaults. Returns a ``Drawn`` (``.figure_``, ``.ax_``)."""
     if axes is None:
         _, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), constrained_layout=True)
     axes = list(axes) if hasattr(axes, "__len__") else [axes]
@@ -26,7 +26,7 @@ def plot_history(history, metrics=("loss", "auc"), axes=None, name=None):
             best = history.loc[history["val_auc"].idxmax()]
             ax.plot(best["epoch"], best[f"val_{metric}"], "*", color="black", markersize=12,
                     label=f"kept: epoch {int(best['epoch'])} (best validation AUC)")
-        label = {"loss": "cross-entropy loss", "auc": "ROC AUC"}.get(metric, metric)
+        label = {"loss": "cross-entropy loss", "auc": "ROC AUC", **(labels or {})}.get(metric, metric)
         ax.set(xlabel="epoch", ylabel=label, title=f"{name}: {label}" if name else label)
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
