@@ -152,7 +152,7 @@ def _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boo
                                                                         for f in frames.values()))),
                               "model_file": model_path.name, "model_sha256": file_sha256(model_path),
                               "scaling": scaling.record() if scaling is not None else None})
-    write_figures(run_dir, result.history, val_pred, test_pred, evaluation["threshold"], experiment.name)
+    write_figures(run_dir, result.history, test_pred, experiment.name)
     write_model_card(run_dir)  # written again with the shift figures once the benchmark has run (notebook 05)
     return record
 
@@ -236,40 +236,23 @@ def _config(experiment, model):
     return config
 
 
-def write_figures(run_dir, history, val_pred, test_pred, threshold, name):
-    """A run's figures in ``run_dir/figures``: ``training_curves.png`` (both phases, the kept epoch marked) and
-    ``evaluation.png`` (confusion matrix at ``threshold``, ROC, precision-recall and calibration on test).
-
-    A three-class run also gets ``subtypes.png``, its 3 x 3 confusion matrix on test.
+def write_figures(run_dir, history, test_pred, name):
+    """A trained run's own figures in ``run_dir/figures`` (``evaluation.png`` is written with every run by
+    ``runs.write_run``): ``training_curves.png`` (both phases, the kept epoch marked) and, for a three-class run,
+    ``subtypes.png``, its 3 x 3 confusion matrix on test.
 
     Args:
-        history: the ``TrainResult.history`` frame; val_pred, test_pred: ``prediction_frame`` outputs (``label``,
-            ``prob``); threshold: the one chosen on validation; name: the run name for titles and legends.
+        history: the ``TrainResult.history`` frame; test_pred: the ``prediction_frame`` of test; name: the run
+            name for titles and legends.
     """
     import matplotlib.pyplot as plt
 
-    from pneumonet.plots import plot_calibration, plot_confusion_matrix, plot_history, plot_pr, plot_roc
+    from pneumonet.plots import plot_history
 
     figures = Path(run_dir) / FIGURES
     # Keras' AUC of a softmax is the micro-average: the three one-against-the-rest problems pooled
     labels = {"auc": "ROC AUC (micro-average, 3 classes)"} if "p_normal" in test_pred else None
     save_figure(plot_history(history, name=name, labels=labels).figure_, figures / "training_curves.png")
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4))
-    plot_confusion_matrix(test_pred["label"], test_pred["prob"], threshold, ax=axes[0])
-    roc = plot_roc(test_pred["label"], test_pred["prob"], name=name, threshold=threshold, ax=axes[1])
-    pr = plot_pr(test_pred["label"], test_pred["prob"], name=name, ax=axes[2])
-    roc.line_.set_label(f"{name} (AUC {roc.roc_auc:.3f})")
-    pr.line_.set_label(f"{name} (AP {pr.average_precision:.3f})")
-    axes[1].set(xlabel="1 - specificity", ylabel="sensitivity", title="ROC")
-    axes[2].set(xlabel="recall (sensitivity)", ylabel="precision", title="Precision-recall")
-    for ax in axes[1:3]:
-        ax.legend(loc="lower left" if ax is axes[2] else "lower right", fontsize=8)
-    plot_calibration(test_pred["label"], test_pred["prob"], name=name, ax=axes[3])
-    # after the Display, which writes its own "(Positive class: 1)" labels
-    axes[3].set(xlabel="mean predicted P(PNEUMONIA)", ylabel="fraction PNEUMONIA", title="Calibration")
-    axes[3].legend(loc="upper left", fontsize=8, framealpha=0.9)
-    fig.suptitle(f"{name} on the test split (threshold chosen on val)")
-    save_figure(fig, figures / "evaluation.png")
     if SUBTYPE_COLUMNS[0] in test_pred:  # a three-class model: its own confusion matrix
         from sklearn.metrics import ConfusionMatrixDisplay
 

@@ -84,7 +84,8 @@ def write_csv(path, frame, **kwargs):
 
 
 def save_figure(fig, path, dpi=120):
-    """Save ``fig`` as a PNG at ``dpi`` to ``path`` atomically, close it, and return the path."""
+    """Save ``fig`` as a PNG at ``dpi`` to ``path`` atomically and return the path. The figure stays open, so a
+    notebook still shows it below the cell."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png")
     return Path(path)

@@ -111,6 +111,17 @@ def run_notebooks(data_dir, results_dir, parameters=None, notebooks=NOTEBOOKS, k
     return timings
 
 
+def name_final_folder(notebooks, staging, final):
+    """Write ``final`` where the executed notebooks in ``notebooks`` name the ``staging`` folder they ran in (their
+    parameters, the setup line, papermill's metadata), so a reader sees the folder the results are swapped into."""
+    staging, final = Path(staging), Path(final)
+    for path in Path(notebooks).glob("*.ipynb"):
+        text = path.read_text(encoding="utf-8")
+        for before, after in ((staging.resolve(), final.resolve()), (staging, final)):
+            text = text.replace(str(before), str(after))
+        path.write_text(text, encoding="utf-8")
+
+
 def main_job(data_dir=None, results_dir=None, parameters=None, download=False, overwrite=False, log=print):
     """Real data when it can be found (argument, $PNEUMONET_DATA, data/chest_xray, kagglehub); else the demo.
 
@@ -147,5 +158,6 @@ def main_job(data_dir=None, results_dir=None, parameters=None, download=False, o
         except NotebookFailed as exc:
             exc.where = failed_name(staging)
             raise
+        name_final_folder(staging / "notebooks", staging, results_dir)
     log(f"[pneumonet run] results in {results_dir}")
     return results_dir, timings

@@ -7,7 +7,8 @@
 - ``predictions.csv``: one row per validation and test image: label, P(PNEUMONIA), decision (``write_run``)
 - ``model.keras``: the trained model with its threshold inside (``models.save_model``)
 - ``history.csv`` and ``checkpoints/``: one row per epoch, and what resuming needs (``training.loop``)
-- ``figures/``: training curves and evaluation figures (``experiment.write_figures``)
+- ``figures/``: ``evaluation.png`` on test for every run (``write_run``); training curves and, for a three-class
+  model, its confusion matrix (``experiment.write_figures``)
 - ``MODEL_CARD.md``: what the run is and is not (``model_card``)
 """
 
@@ -18,7 +19,7 @@ import os
 import platform
 from pathlib import Path
 
-from pneumonet.io import read_json, write_csv, write_json
+from pneumonet.io import read_json, save_figure, write_csv, write_json
 
 METRICS, PREDICTIONS, MODEL, HISTORY = "metrics.json", "predictions.csv", "model.keras", "history.csv"
 FIGURES, CHECKPOINTS, SIGNATURE, MODEL_CARD = "figures", "checkpoints", "signature.json", "MODEL_CARD.md"
@@ -107,7 +108,11 @@ def _alive(pid):
 
 
 def write_run(run_dir, name, predictions, evaluation, config, data_frame, seed=None, extra=None):
-    """Write ``predictions.csv`` and ``metrics.json`` (metrics, threshold, config, fingerprint, versions, seed)."""
+    """Write ``predictions.csv``, ``metrics.json`` (metrics, threshold, config, fingerprint, versions, seed) and
+    ``figures/evaluation.png`` (``write_evaluation_figure``); return the record.
+
+    ``predictions``: one row per image with ``label``, ``prob`` and ``subset`` (``val`` or ``test``).
+    """
     run_dir = Path(run_dir)
     predictions = predictions.copy()
     predictions["decision"] = (predictions["prob"] >= evaluation["threshold"]).astype(int)
@@ -115,7 +120,20 @@ def write_run(run_dir, name, predictions, evaluation, config, data_frame, seed=N
     record = {"run": name, **evaluation, "config": config, "data_fingerprint": data_fingerprint(data_frame),
               "environment": environment(), "seed": seed, **(extra or {})}
     write_json(run_dir / METRICS, record)
+    write_evaluation_figure(run_dir, name, predictions[predictions["subset"] == "test"], evaluation["threshold"])
     return record
+
+
+def write_evaluation_figure(run_dir, name, test_predictions, threshold):
+    """``figures/evaluation.png``: confusion matrix at ``threshold``, ROC, precision-recall and calibration on test
+    (``plots.plot_evaluation``). Every kind of run gets it: trained, classical, ensemble, stack, TTA."""
+    import matplotlib.pyplot as plt
+
+    from pneumonet.plots import plot_evaluation
+
+    drawn = plot_evaluation(test_predictions["label"], test_predictions["prob"], threshold, name)
+    save_figure(drawn.figure_, Path(run_dir) / FIGURES / "evaluation.png")
+    plt.close(drawn.figure_)  # written, not shown: a notebook shows the figures it asks for
 
 
 def load_runs(results_root, skipped=None):

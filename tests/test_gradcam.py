@@ -124,6 +124,14 @@ def test_overlays_and_grids(trained_cnn, synthetic_arrays):
     assert set(outcomes[chosen]) <= {"TP", "FP", "TN", "FN"}
     side = plot_models_side_by_side(images[:2], {"a": cams[:2], "b": cams[:2]})
     assert side.ax_.shape == (2, 3) and [ax.get_title() for ax in side.ax_[0, 1:]] == ["a", "b"]
+    assert side.figure_.axes[-1].get_ylabel().startswith("Grad-CAM heat")
+    # per-cell titles (what each model decided on each image), a mixed-methods colour bar and a figure title
+    mixed = plot_models_side_by_side(images[:2], {"a": cams[:2], "b": cams[:2]},
+                                     cell_titles={"a": ["a1", "a2"], "b": ["b1", "b2"]}, method=None,
+                                     title="cnn on the test split")
+    assert [ax.get_title() for ax in mixed.ax_[1, 1:]] == ["a2", "b2"]
+    assert mixed.figure_.axes[-1].get_ylabel().startswith("Heat,")
+    assert mixed.figure_._suptitle.get_text() == "cnn on the test split"
 
 
 def test_per_image_classes_explain_the_decisions_at_a_stored_threshold(trained_cnn, synthetic_arrays):

@@ -46,8 +46,10 @@ def test_main_job_twice_in_a_fresh_clone_keeps_committed_results(tmp_path, monke
         metrics = json.loads((first / run / "metrics.json").read_text())
         assert metrics["threshold_chosen_on"] == "val" and (first / run / "predictions.csv").exists()
     assert not (first / "densenet121_3class").exists()
-    for run in ("cnn_baseline", "mobilenet_v2"):  # trained models also have their figures
+    for run in ("cnn_baseline", "mobilenet_v2", "ensemble", "stack"):  # every run has its evaluation figure
         assert (first / run / "figures" / "evaluation.png").exists()
+    for run in ("cnn_baseline", "mobilenet_v2"):  # trained models also have their training curves
+        assert (first / run / "figures" / "training_curves.png").exists()
     card = (first / "mobilenet_v2" / "MODEL_CARD.md").read_text()  # rewritten by 05 with the shift figures
     assert "not a medical device" in card and "AUC mean over shifts" in card
     skipped = json.loads((first / "skipped.json").read_text())
@@ -71,6 +73,8 @@ def test_main_job_twice_in_a_fresh_clone_keeps_committed_results(tmp_path, monke
                    for c in cells for o in c.get("outputs", []))
         assert text < 100_000, f"{name}: {text} characters of text output"
         assert "cuInit" not in raw and "\\b\\b\\b" not in raw and "IProgress" not in raw, name
+        # the notebooks ran in a staging folder; they name the folder they were swapped into
+        assert ".partial-" not in raw and str(first.resolve()) in raw, name
 
     # the second job meets a truncated JPEG in val: left out and named, the job goes on
     victim = sorted((tmp_path / "runs" / "demo-data" / "chest_xray" / "val" / "NORMAL").iterdir())[0]

@@ -46,3 +46,37 @@ def test_every_plot_returns_its_figure_and_axes(drawings):
         assert isinstance(drawn.figure_, matplotlib.figure.Figure), name
         assert all(ax.figure is drawn.figure_ for ax in axes), name  # the figure that holds what was drawn
     assert np.shape(drawings["comparisons"].ax_) == (3,) and np.shape(drawings["grid"].ax_) == (1, 2)
+
+
+def test_roc_corner_is_magnified_only_when_the_curves_live_there():
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1], 100)
+    separable = np.where(y == 1, 0.6 + 0.4 * rng.random(200), 0.55 * rng.random(200))  # AUC 1
+    noisy = rng.random(200)  # AUC about 0.5: nothing to magnify
+    frame = pd.DataFrame({"label": y, "prob": separable})
+    assert len(plots.plot_roc(y, separable, threshold=0.58).ax_.child_axes) == 1
+    assert len(plots.plot_roc(y, noisy).ax_.child_axes) == 0
+    assert len(plots.plot_roc(y, separable, zoom=False).ax_.child_axes) == 0
+    both = plots.plot_roc_curves({"a": frame, "b": frame.assign(prob=np.clip(separable + 0.05, 0, 1))})
+    inset = both.ax_.child_axes[0]
+    assert len(inset.lines) == 2 and inset.get_xlim() == (0, plots.evaluation.ZOOM_BELOW)
+
+
+def test_comparison_rows_are_ordered_by_validation_auc_best_at_the_top():
+    def record(val_auc, test_auc):
+        interval = {"value": test_auc, "low": test_auc - 0.01, "high": test_auc + 0.01}
+        return {"val": {"roc_auc": val_auc}, "test": {m: interval for m in ("roc_auc", "sensitivity", "specificity")}}
+
+    runs = {"a": record(0.90, 0.99), "b": record(0.97, 0.91), "c": record(0.95, 0.95)}
+    ax = plots.plot_model_comparisons(runs).ax_[0]
+    rows = {label.get_text(): y for label, y in zip(ax.get_yticklabels(), ax.get_yticks())}
+    top_to_bottom = sorted(rows, key=lambda name: rows[name] if ax.yaxis_inverted() else -rows[name])
+    assert top_to_bottom == ["b", "c", "a"]  # by validation, not by the test AUC shown
+
+
+def test_robustness_figure_has_a_clean_column_first():
+    shifts = pd.DataFrame([{"run": r, "split": "val", "shift": s, "severity": v, "auc": a, "specificity": 0.8,
+                            "n_images": 40} for r, a in (("a", 0.9), ("b", 0.8))
+                           for s, v in (("none", 0), ("gamma", 1), ("blur", 1))])
+    ax = plots.plot_robustness(shifts).ax_[1]  # the bottom panel carries the shared x labels
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["clean", "gamma", "blur"]

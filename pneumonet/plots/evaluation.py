@@ -20,16 +20,45 @@ def plot_confusion_matrix(y_true, y_prob, threshold=0.5, ax=None, labels=("NORMA
     return display
 
 
-def plot_roc(y_true, y_prob, name=None, threshold=None, ax=None):
-    """ROC curve; marks the operating point at ``threshold`` when given. Returns the ``RocCurveDisplay``."""
+ZOOM_BELOW = 0.1  # the zoomed corner of a ROC plot: false positive rate up to this, sensitivity from 1 minus it
+
+
+def zoom_roc_corner(ax, lines, auto=True):
+    """An inset that magnifies the top-left corner of a ROC plot, where curves of AUC near 1 are packed together.
+
+    ``lines``: the curves (and markers) to copy into it. With ``auto``, only when every curve reaches 0.9
+    sensitivity by a false positive rate of ``ZOOM_BELOW``, so the corner shows them. Returns the inset or None.
+    """
+    curves = [line for line in lines if len(line.get_xdata()) > 1]
+    reaches = [np.interp(ZOOM_BELOW, line.get_xdata(), line.get_ydata()) >= 0.9 for line in curves]
+    if not curves or (auto and not all(reaches)):
+        return None
+    inset = ax.inset_axes([0.38, 0.3, 0.57, 0.45])  # clear of curves hugging the top-left and of the legend
+    for line in lines:
+        inset.plot(line.get_xdata(), line.get_ydata(), color=line.get_color(), linestyle=line.get_linestyle(),
+                   marker=line.get_marker(), drawstyle=line.get_drawstyle())
+    inset.set(xlim=(0, ZOOM_BELOW), ylim=(1 - ZOOM_BELOW, 1.005))
+    inset.set_title("top-left corner, magnified", fontsize=8)
+    inset.tick_params(labelsize=7)
+    inset.grid(alpha=0.3)
+    ax.indicate_inset_zoom(inset, edgecolor="0.5")
+    return inset
+
+
+def plot_roc(y_true, y_prob, name=None, threshold=None, zoom=True, ax=None):
+    """ROC curve; marks the operating point at ``threshold`` when given, and magnifies the top-left corner in an
+    inset when the curve lives there (``zoom``). Returns the ``RocCurveDisplay``."""
     ax = one_axes(ax, (4.5, 4))
     display = RocCurveDisplay.from_predictions(y_true, y_prob, name=name, ax=ax)
+    lines = [display.line_]
     if threshold is not None:
         y_true, y_pred = np.asarray(y_true).astype(int), np.asarray(y_prob) >= threshold
         tpr = y_pred[y_true == 1].mean()
         fpr = y_pred[y_true == 0].mean()
-        ax.plot(fpr, tpr, "o", color=display.line_.get_color(), label=f"threshold {threshold:.2f}")
+        lines += ax.plot(fpr, tpr, "o", color=display.line_.get_color(), label=f"threshold {threshold:.2f}")
         ax.legend(fontsize=8)
+    if zoom:
+        zoom_roc_corner(ax, lines)
     return display
 
 
@@ -45,37 +74,69 @@ def plot_calibration(y_true, y_prob, name=None, n_bins=10, ax=None):
     return CalibrationDisplay.from_predictions(y_true, y_prob, n_bins=n_bins, name=name, ax=ax)
 
 
+def plot_evaluation(y_true, y_prob, threshold, name, split="test", axes=None):
+    """Four panels for one model on one split: the confusion matrix at ``threshold`` (chosen on validation), ROC
+    (the operating point marked, the corner magnified), precision-recall and calibration. Returns a ``Drawn``."""
+    if axes is None:
+        _, axes = plt.subplots(1, 4, figsize=(19, 4.8), constrained_layout=True)
+    plot_confusion_matrix(y_true, y_prob, threshold, ax=axes[0])
+    roc = plot_roc(y_true, y_prob, name=name, threshold=threshold, ax=axes[1])
+    pr = plot_pr(y_true, y_prob, name=name, ax=axes[2])
+    roc.line_.set_label(f"{name} (AUC {roc.roc_auc:.3f})")
+    pr.line_.set_label(f"{name} (AP {pr.average_precision:.3f})")
+    axes[1].set(xlabel="1 - specificity", ylabel="sensitivity", title="ROC")
+    axes[1].legend(loc="lower right", fontsize=8)
+    axes[2].set(xlabel="recall (sensitivity)", ylabel="precision", title="Precision-recall")
+    axes[2].legend(loc="lower left", fontsize=8)
+    plot_calibration(y_true, y_prob, name=name, ax=axes[3])
+    # after the Display, which writes its own "(Positive class: 1)" labels
+    axes[3].set(xlabel="mean predicted P(PNEUMONIA)", ylabel="fraction PNEUMONIA", title="Calibration")
+    axes[3].legend(loc="upper left", fontsize=8, framealpha=0.9)
+    axes[0].figure.suptitle(f"{name} on the {split} split ({len(y_true)} images; threshold chosen on validation)")
+    return drawn(axes)
+
+
 METRIC_LABELS = {"roc_auc": "ROC AUC", "sensitivity": "Sensitivity (recall)", "specificity": "Specificity",
                  "accuracy": "Accuracy", "f1": "F1", "precision": "Precision"}
 
 
-def plot_roc_curves(predictions, ax=None, split="test"):
-    """ROC curves of several models on the same images, with AUCs to three decimals and the chance line.
+def plot_roc_curves(predictions, ax=None, split="test", zoom=True):
+    """ROC curves of several models on the same images, with AUCs to three decimals, the chance line and (``zoom``)
+    the top-left corner magnified when every curve lives there.
 
     ``predictions``: {model name: DataFrame with label, prob}.
     """
     ax = one_axes(ax, (7, 6.5))
     styles = ["-", "--", "-.", ":"]
     colors = plt.get_cmap("tab10").colors
+    lines = []
     for i, (name, frame) in enumerate(predictions.items()):
         display = RocCurveDisplay.from_predictions(frame["label"], frame["prob"], ax=ax, name=name,
                                                    plot_chance_level=(i == len(predictions) - 1),
                                                    curve_kwargs=dict(color=colors[i % 10],
                                                                      linestyle=styles[i % len(styles)]))
         display.line_.set_label(f"{name} (AUC {display.roc_auc:.3f})")
+        lines.append(display.line_)
     ax.set(xlabel="1 - specificity (false positive rate)", ylabel="sensitivity (true positive rate)",
            title=f"ROC curves on the {split} split")
-    ax.legend(loc="lower right", fontsize=9)
+    # beside the axes: with many models a legend inside would cover the magnified corner
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=9)
+    if zoom:
+        zoom_roc_corner(ax, lines)
     ax.grid(alpha=0.3)
     return drawn(ax)
 
 
 def plot_model_comparisons(runs, metrics=("roc_auc", "sensitivity", "specificity"), key="test", axes=None):
-    """One panel per metric, one row per model: point estimates with 95% interval whiskers.
+    """One panel per metric, one row per model: point estimates with 95% interval whiskers, the models ordered by
+    validation AUC (best at the top; never by the split shown) when every record has one.
 
     ``runs``: {model name: metrics record}.
     """
     names = list(runs)
+    by_val = all("roc_auc" in runs[n].get("val", {}) for n in names)
+    if by_val:
+        names.sort(key=lambda n: -runs[n]["val"]["roc_auc"])
     if axes is None:
         _, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 1.6 + 0.5 * len(names)), sharey=True,
                                constrained_layout=True)
@@ -83,13 +144,15 @@ def plot_model_comparisons(runs, metrics=("roc_auc", "sensitivity", "specificity
     for ax, metric in zip(axes, metrics):
         frame = {"model": names, **{k: [runs[n][key][metric][k] for n in names] for k in ("value", "low", "high")}}
         plot_model_comparison(frame, metric=metric, ax=ax)
-    axes[0].figure.suptitle(f"Models on the {key} split, at each model's validation threshold (95% patient "
-                            "bootstrap intervals)")
+    order = ", ordered by validation AUC (best at the top)" if by_val else ""
+    axes[0].figure.suptitle(f"Models on the {key} split at each model's validation threshold: 95% patient "
+                            f"bootstrap intervals{order}")
     return drawn(axes)
 
 
 def plot_model_comparison(summary, metric="roc_auc", ax=None):
-    """Point estimates with 95% interval whiskers, one row per model (``summary_table`` + the runs' intervals).
+    """Point estimates with 95% interval whiskers, one row per model, the first at the top (``summary_table`` +
+    the runs' intervals).
 
     ``summary`` is a DataFrame with columns model, value, low, high.
     """
@@ -98,7 +161,7 @@ def plot_model_comparison(summary, metric="roc_auc", ax=None):
     y = np.arange(len(value))
     ax.errorbar(value, y, xerr=np.vstack([value - low, high - value]), fmt="o", capsize=4)
     ax.set_yticks(y, list(summary["model"]))
-    ax.set_ylim(-0.6, len(value) - 0.4)
+    ax.set_ylim(len(value) - 0.4, -0.6)  # inverted: the first row at the top
     label = METRIC_LABELS.get(metric, metric)
     ax.set(xlabel=f"{label} (95% CI)", title=label)
     ax.grid(axis="x", alpha=0.3)
