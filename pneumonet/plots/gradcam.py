@@ -15,7 +15,8 @@ def plot_gradcam_grid(images, cams, titles=None, ncols=4, alpha=0.4, title=None,
     n = len(images)
     nrows = int(np.ceil(n / ncols))
     if axes is None:
-        _, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 3.2 * nrows), squeeze=False)
+        _, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 3.2 * nrows), squeeze=False,
+                               constrained_layout=True)
     axes = np.atleast_2d(axes)
     for index, ax in enumerate(axes.ravel()):
         ax.axis("off")
@@ -53,8 +54,8 @@ def plot_models_side_by_side(images, cams_by_model, titles=None, cell_titles=Non
     """
     names = list(cams_by_model)
     if axes is None:
-        _, axes = plt.subplots(len(images), len(names) + 1, figsize=(3 * (len(names) + 1), 3.1 * len(images)),
-                               squeeze=False)
+        _, axes = plt.subplots(len(images), len(names) + 1, figsize=(3 * (len(names) + 1), 3.3 * len(images)),
+                               squeeze=False, constrained_layout=True)
     for row, image in enumerate(images):
         axes[row, 0].imshow(np.asarray(image).squeeze(), cmap="gray")
         axes[row, 0].set_title(titles[row] if titles is not None else "image", fontsize=9)
