@@ -24,6 +24,11 @@ def _readable(paths, image_size, limit=None):
     return loaded
 
 
+def _grouping(catalog):
+    """The column images are grouped by: ``subset`` once ``assign_subsets`` has run, else the folder ``split``."""
+    return "subset" if "subset" in catalog else "split"
+
+
 def plot_class_distribution(catalog, column="subset", ax=None):
     """Images per split (or subset) and class."""
     ax = one_axes(ax, (6, 4))
@@ -36,7 +41,7 @@ def plot_sample_grid(catalog, n_per_class=4, image_size=(224, 224), seed=0, axes
     """A grid of example images, one row per class; each title names the class, subtype, patient and the subset
     (or, before ``assign_subsets``, the folder) the image belongs to."""
     classes = sorted(catalog["class_name"].unique())
-    where = "subset" if "subset" in catalog else "split"
+    where = _grouping(catalog)
     if axes is None:
         _, axes = plt.subplots(len(classes), n_per_class, figsize=(2.8 * n_per_class, 3.0 * len(classes)),
                                constrained_layout=True)
@@ -72,7 +77,7 @@ def plot_image_sizes(inspected, column=None, ax=None):
     with how many images have it, and the (up to three) most common sizes, each of at least 1% of the images, are
     labelled once with their counts per group."""
     ax = one_axes(ax, (6, 4))
-    column = column or ("subset" if "subset" in inspected else "split")
+    column = column or _grouping(inspected)
     sizes = inspected.dropna(subset=["width", "height"]).groupby([column, "width", "height"]).size()
     sizes = sizes.rename("images").reset_index()
     sns.scatterplot(data=sizes, x="width", y="height", hue=column, size="images", sizes=(15, 400), alpha=0.6, ax=ax)

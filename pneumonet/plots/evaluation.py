@@ -23,15 +23,14 @@ def plot_confusion_matrix(y_true, y_prob, threshold=0.5, ax=None, labels=("NORMA
 ZOOM_BELOW = 0.1  # the zoomed corner of a ROC plot: false positive rate up to this, sensitivity from 1 minus it
 
 
-def zoom_roc_corner(ax, lines, auto=True):
+def zoom_roc_corner(ax, lines):
     """An inset that magnifies the top-left corner of a ROC plot, where curves of AUC near 1 are packed together.
 
-    ``lines``: the curves (and markers) to copy into it. With ``auto``, only when every curve reaches 0.9
+    ``lines``: the curves (and markers) to copy into it; the inset is drawn only when every curve reaches 0.9
     sensitivity by a false positive rate of ``ZOOM_BELOW``, so the corner shows them. Returns the inset or None.
     """
     curves = [line for line in lines if len(line.get_xdata()) > 1]
-    reaches = [np.interp(ZOOM_BELOW, line.get_xdata(), line.get_ydata()) >= 0.9 for line in curves]
-    if not curves or (auto and not all(reaches)):
+    if not curves or not all(np.interp(ZOOM_BELOW, c.get_xdata(), c.get_ydata()) >= 0.9 for c in curves):
         return None
     inset = ax.inset_axes([0.38, 0.3, 0.57, 0.45])  # clear of curves hugging the top-left and of the legend
     for line in lines:
@@ -46,26 +45,33 @@ def zoom_roc_corner(ax, lines, auto=True):
 
 
 def plot_roc(y_true, y_prob, name=None, threshold=None, zoom=True, ax=None):
-    """ROC curve; marks the operating point at ``threshold`` when given, and magnifies the top-left corner in an
-    inset when the curve lives there (``zoom``). Returns the ``RocCurveDisplay``."""
+    """ROC curve labelled with its AUC to three decimals; marks the operating point at ``threshold`` when given,
+    and magnifies the top-left corner in an inset when the curve lives there (``zoom``). Returns the
+    ``RocCurveDisplay``."""
     ax = one_axes(ax, (4.5, 4))
     display = RocCurveDisplay.from_predictions(y_true, y_prob, name=name, ax=ax)
+    # scikit-learn prints two decimals: 0.996 would read "AUC = 1.00"
+    display.line_.set_label(f"{name + ' ' if name else ''}(AUC {display.roc_auc:.3f})")
     lines = [display.line_]
     if threshold is not None:
         y_true, y_pred = np.asarray(y_true).astype(int), np.asarray(y_prob) >= threshold
         tpr = y_pred[y_true == 1].mean()
         fpr = y_pred[y_true == 0].mean()
         lines += ax.plot(fpr, tpr, "o", color=display.line_.get_color(), label=f"threshold {threshold:.2f}")
-        ax.legend(fontsize=8)
+    ax.legend(fontsize=8)
     if zoom:
         zoom_roc_corner(ax, lines)
     return display
 
 
 def plot_pr(y_true, y_prob, name=None, ax=None):
-    """Precision-recall curve; returns the ``PrecisionRecallDisplay``."""
+    """Precision-recall curve labelled with its average precision to three decimals; returns the
+    ``PrecisionRecallDisplay``."""
     ax = one_axes(ax, (4.5, 4))
-    return PrecisionRecallDisplay.from_predictions(y_true, y_prob, name=name, ax=ax)
+    display = PrecisionRecallDisplay.from_predictions(y_true, y_prob, name=name, ax=ax)
+    display.line_.set_label(f"{name + ' ' if name else ''}(AP {display.average_precision:.3f})")
+    ax.legend(fontsize=8)
+    return display
 
 
 def plot_calibration(y_true, y_prob, name=None, n_bins=10, ax=None):
@@ -80,10 +86,8 @@ def plot_evaluation(y_true, y_prob, threshold, name, split="test", axes=None):
     if axes is None:
         _, axes = plt.subplots(1, 4, figsize=(19, 4.8), constrained_layout=True)
     plot_confusion_matrix(y_true, y_prob, threshold, ax=axes[0])
-    roc = plot_roc(y_true, y_prob, name=name, threshold=threshold, ax=axes[1])
-    pr = plot_pr(y_true, y_prob, name=name, ax=axes[2])
-    roc.line_.set_label(f"{name} (AUC {roc.roc_auc:.3f})")
-    pr.line_.set_label(f"{name} (AP {pr.average_precision:.3f})")
+    plot_roc(y_true, y_prob, name=name, threshold=threshold, ax=axes[1])
+    plot_pr(y_true, y_prob, name=name, ax=axes[2])
     axes[1].set(xlabel="1 - specificity", ylabel="sensitivity", title="ROC")
     axes[1].legend(loc="lower right", fontsize=8)
     axes[2].set(xlabel="recall (sensitivity)", ylabel="precision", title="Precision-recall")
