@@ -23,31 +23,49 @@ import pandas as pd  # noqa: E402
 
 from pneumonet.experiment import Experiment, prepare_catalog, run_experiment  # noqa: E402
 from pneumonet.io import read_json, write_csv, write_text  # noqa: E402
+from pneumonet.lineup import cnn_baseline  # noqa: E402
+from pneumonet.pipelines import Augment  # noqa: E402
 from pneumonet.robustness import run_shift_benchmark  # noqa: E402
 from pneumonet.training import TrainConfig  # noqa: E402
 
 
 def recipes(backbone, head, image_size, unfreeze_last, epochs, smoke=False):
-    """Today's recipe and the ideas of the generalization issue, one change at a time, then together."""
-    base = TrainConfig(epochs_head=1 if smoke else epochs, epochs_finetune=1 if smoke else 3,
-                       unfreeze_last=unfreeze_last, lr_head=1e-3, lr_finetune=1e-5, patience=4)
+    """Today's recipe and the ideas of the generalization issue, one change at a time, then together.
+
+    ``backbone="cnn"``: the line-up's CNN baseline (from scratch, geometric augmentation every epoch) is today's
+    recipe, and the same ideas are added to it (views there add the photometric changes the affine layer lacks).
+    """
+    if backbone == "cnn":
+        today = dataclasses.replace(cnn_baseline(image_size=image_size, epochs=epochs, smoke=smoke), name="today")
+        base = today.train
+    else:
+        base = TrainConfig(epochs_head=1 if smoke else epochs, epochs_finetune=1 if smoke else 3,
+                           unfreeze_last=unfreeze_last, lr_head=1e-3, lr_finetune=1e-5, patience=4)
+        today = Experiment("today", backbone=backbone, head=head, image_size=image_size, train=base)
     fewer = dataclasses.replace(base, epochs_head=1 if smoke else max(2, epochs // 2))  # views double each epoch
+    fewest = dataclasses.replace(base, epochs_head=1 if smoke else max(2, epochs // 3))
     regularized = dict(label_smoothing=0.1, weight_decay=1e-4)
-    exp = dict(backbone=backbone, head=head, image_size=image_size)
+
+    wider_zoom = Augment(zoom=0.25)  # framing from 0.8x to 1.33x, where today's recipe reaches 0.9x to 1.1x
+
+    def variant(name, train, views=0, border=0.0, augmentation=today.augmentation):
+        return dataclasses.replace(today, name=name, train=train, views=views, border=border,
+                                   augmentation=augmentation)
+
     return [
-        Experiment("today", train=base, **exp),
-        Experiment("regularized", train=dataclasses.replace(base, **regularized), **exp),
-        Experiment("views1", views=1, train=fewer, **exp),
-        Experiment("views1_regularized", views=1, train=dataclasses.replace(fewer, **regularized), **exp),
-        Experiment("views2_regularized", views=2,
-                   train=dataclasses.replace(fewer, epochs_head=1 if smoke else max(2, epochs // 3), **regularized),
-                   **exp),
+        today,
+        variant("regularized", dataclasses.replace(base, **regularized)),
+        variant("views1", fewer, views=1),
+        variant("views1_all_epochs", base, views=1),  # twice today's training steps
+        variant("views1_regularized", dataclasses.replace(fewer, **regularized), views=1),
+        variant("views2_regularized", dataclasses.replace(fewest, **regularized), views=2),
         # the image border (text markers, collimation edges) blacked out inside the model
-        Experiment("views1_regularized_border", views=1, border=0.08,
-                   train=dataclasses.replace(fewer, **regularized), **exp),
-        Experiment("views2_regularized_border", views=2, border=0.08,
-                   train=dataclasses.replace(fewer, epochs_head=1 if smoke else max(2, epochs // 3), **regularized),
-                   **exp),
+        variant("views1_regularized_border", dataclasses.replace(fewer, **regularized), views=1, border=0.08),
+        variant("views2_regularized_border", dataclasses.replace(fewest, **regularized), views=2, border=0.08),
+        # tighter and looser framing (the CNN's weakest shift) imitated in training
+        variant("zoom", base, augmentation=wider_zoom),
+        variant("views1_regularized_zoom", dataclasses.replace(fewer, **regularized), views=1,
+                augmentation=wider_zoom),
     ]
 
 
@@ -55,7 +73,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--weights-dir")
-    parser.add_argument("--backbone", default="mobilenet_v2")
+    parser.add_argument("--backbone", default="mobilenet_v2", help='a registered backbone, or "cnn" (the baseline)')
     parser.add_argument("--head", default="gap_dense_dropout")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--unfreeze-last", type=int, default=9)
@@ -70,12 +88,14 @@ def main():
 
     catalog = prepare_catalog(args.data, progress=False)
     runs_dir = Path(args.runs) / args.backbone
-    weights = None if args.smoke else "imagenet"
     rows = []
     for experiment in recipes(args.backbone, args.head, args.image_size, args.unfreeze_last, args.epochs, args.smoke):
         if args.only and experiment.name not in args.only:
             continue
-        experiment = dataclasses.replace(experiment, weights=weights)
+        if args.smoke or experiment.weights is None:  # the CNN baseline trains from scratch
+            experiment = dataclasses.replace(experiment, weights=None)
+        else:
+            experiment = dataclasses.replace(experiment, weights="imagenet")
         start = time.time()
         finished = runs_dir / experiment.name / "metrics.json"
         if args.reuse and finished.exists() and (runs_dir / experiment.name / "model.keras").exists():
@@ -90,6 +110,7 @@ def main():
         shift = summary.iloc[0]
         shift = {k: (float(v) if isinstance(v, float) else v) for k, v in shift.items()}
         rows.append({"recipe": experiment.name, "views": experiment.views, "border": experiment.border,
+                     "zoom": experiment.augmentation.zoom,
                      "label_smoothing": experiment.train.label_smoothing,
                      "weight_decay": experiment.train.weight_decay, "epochs_head": experiment.train.epochs_head,
                      "val_auc": round(record["val"]["roc_auc"], 4), "shift_clean_auc": round(shift["clean_auc"], 4),

@@ -41,11 +41,12 @@ class Experiment:
     weights: str = "imagenet"
     image_size: int = 224
     pipeline: str = "fast"          # "fast" (cached arrays) or "classic" (ImageDataGenerator)
-    augment: bool = False           # geometric + brightness augmentation (Augment())
+    augment: bool = False           # geometric + brightness augmentation (``augmentation``) every epoch
     augment_on: str = "model"       # "model": AffineAugment layer (fast everywhere); "pipeline": CPU warp
     views: int = 0                  # augmented copies of the training images, drawn once (cached training)
     target: str = "binary"          # "binary": NORMAL / PNEUMONIA; "subtype": normal / bacterial / viral
     border: float = 0.0             # fraction of each side blacked out inside the model (markers); 0: off
+    augmentation: Augment = dataclasses.field(default_factory=Augment)  # the recipe of ``augment`` and ``views``
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
     def __post_init__(self):
@@ -71,6 +72,8 @@ class Experiment:
             raise ValueError(f"border must be a fraction in [0, 0.25) of each side. Received: border={self.border!r}")
         if isinstance(self.train, dict):
             self.train = TrainConfig(**self.train)
+        if isinstance(self.augmentation, dict):
+            self.augmentation = Augment(**self.augmentation)
 
     @property
     def label_column(self):
@@ -112,7 +115,7 @@ def _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boo
     keras.utils.set_random_seed(experiment.train.seed)  # initial head weights too: same seed, same run
     model = build_model(experiment.backbone, head=experiment.head, weights=experiment.weights,
                         image_size=experiment.image_size, weights_dir=weights_dir,
-                        augment=Augment() if in_model else None, border=experiment.border,
+                        augment=experiment.augmentation if in_model else None, border=experiment.border,
                         n_classes=len(SUBTYPES) if experiment.target == "subtype" else None)
     run_dir = new_run_dir(results_dir, experiment.name, overwrite=overwrite)  # only once the model exists
     write_json(run_dir / CHECKPOINTS / SIGNATURE, signature)
@@ -120,14 +123,15 @@ def _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boo
     frames = {name: subset(catalog, name) for name in ("train", "val", "test")}
     if experiment.target == "subtype":  # images whose subtype the file name does not tell cannot be used
         frames = {name: frame[frame["subtype_label"] >= 0] for name, frame in frames.items()}
-    augment = Augment() if experiment.augment and not in_model else None
+    augment = experiment.augmentation if experiment.augment and not in_model else None
     trainer = train_from_scratch if experiment.from_scratch else train_two_phase
     if experiment.pipeline == "fast":
         arrays = {name: load_arrays(frame, size, cache_dir=cache_dir, progress=verbose > 1,
                                     label_column=experiment.label_column)
                   for name, frame in frames.items()}
         frames = {name: kept for name, (_, _, kept) in arrays.items()}
-        train = add_views(*arrays["train"][:2], k=experiment.views, seed=experiment.train.seed)
+        train = add_views(*arrays["train"][:2], k=experiment.views, seed=experiment.train.seed,
+                          augment=experiment.augmentation)
         result = trainer(model, train, arrays["val"][:2], experiment.train, run_dir=run_dir,
                          augment=augment, predict={"val": arrays["val"][0], "test": arrays["test"][0]},
                          verbose=verbose, resume=resume)

@@ -67,15 +67,15 @@ def validation_auc(experiment, arrays, weights_dir=None, verbose=0):
 
     from pneumonet.evaluation import positive_probability
     from pneumonet.models import build_model
-    from pneumonet.pipelines import Augment
     from pneumonet.pipelines.views import add_views
     from pneumonet.training import train_from_scratch, train_two_phase
 
     keras.utils.set_random_seed(experiment.train.seed)
     model = build_model(experiment.backbone, head=experiment.head, weights=experiment.weights,
                         image_size=experiment.image_size, weights_dir=weights_dir,
-                        augment=Augment() if experiment.augment else None, border=experiment.border)
-    train = add_views(*arrays["train"][:2], k=experiment.views, seed=experiment.train.seed)
+                        augment=experiment.augmentation if experiment.augment else None, border=experiment.border)
+    train = add_views(*arrays["train"][:2], k=experiment.views, seed=experiment.train.seed,
+                      augment=experiment.augmentation)
     trainer = train_from_scratch if experiment.from_scratch else train_two_phase
     result = trainer(model, train, arrays["val"][:2], experiment.train, predict={"val": arrays["val"][0]},
                      verbose=verbose)

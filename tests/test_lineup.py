@@ -1,4 +1,9 @@
-"""The default experiments per hardware profile, and what every notebook does first."""
+"""The default experiments per hardware profile, the recipe comparison behind them, and what every notebook does
+first."""
+
+import dataclasses
+import importlib.util
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +34,26 @@ def test_smoke_shrinks_everything_and_bad_profiles_are_named():
     with pytest.raises(ValueError, match="profile='tpu'"):
         reference_lineup("tpu")
     assert choose_profile() == "cpu"  # this machine and CI have no accelerator
+
+
+def test_recipe_comparison_changes_one_idea_at_a_time_from_todays_recipe():
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "recipes.py"
+    spec = importlib.util.spec_from_file_location("recipes_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    cnn = {e.name: e for e in module.recipes("cnn", None, 128, 0, 8)}
+    assert dataclasses.replace(cnn["today"], name="cnn_baseline") == cnn_baseline(image_size=128, epochs=8)
+    assert all(e.backbone == "cnn" and e.weights is None and e.augment for e in cnn.values())  # from scratch
+    assert cnn["regularized"].views == 0 and cnn["regularized"].train.label_smoothing == 0.1
+    assert cnn["views1"].views == 1 and cnn["views1"].train.label_smoothing == 0
+    assert cnn["views1"].train.epochs_head == 4  # twice the images per epoch, half the epochs
+    assert cnn["views1_all_epochs"].train == cnn["today"].train and cnn["views1_all_epochs"].views == 1
+    assert cnn["zoom"].augmentation.zoom == 0.25 and cnn["zoom"].train == cnn["today"].train
+    assert cnn["today"].augmentation == cnn["views1"].augmentation == cnn_baseline().augmentation
+    dense = {e.name: e for e in module.recipes("densenet121", "gap_dense_dropout", 224, 12, 12)}
+    assert not dense["today"].augment and dense["today"].views == 0 and dense["today"].train.unfreeze_last == 12
+    assert dense["views1_regularized_border"].border == 0.08 and dense["views2_regularized"].views == 2
 
 
 def test_notebook_setup_resolves_the_data_and_the_results_folder(synthetic_root, tmp_path):

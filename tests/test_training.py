@@ -120,3 +120,29 @@ def test_three_class_head_trains_on_subtypes(synthetic_catalog):
     assert metrics["accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum())
     np.testing.assert_array_equal(np.diag(matrix).sum(), (probs.argmax(axis=1) == val[1]).sum())
 
+
+
+def test_an_experiments_augmentation_reaches_the_model_the_views_and_the_record(synthetic_catalog, tmp_path,
+                                                                                 monkeypatch):
+    import pneumonet.experiment as experiment_module
+    from pneumonet.experiment import Experiment, run_experiment
+    from pneumonet.models.saving import load_model
+    from pneumonet.pipelines import Augment
+
+    drawn = []
+    real_add_views = experiment_module.add_views
+
+    def spying(*args, **kwargs):
+        drawn.append(kwargs.get("augment"))
+        return real_add_views(*args, **kwargs)
+
+    monkeypatch.setattr(experiment_module, "add_views", spying)
+    wide = Augment(zoom=0.25, rotation=3.0)
+    experiment = Experiment("wide", "cnn", head="gap_dense_dropout", weights=None, image_size=32, augment=True,
+                            views=1, augmentation=wide, train=TrainConfig(epochs_head=1, batch_size=16))
+    record = run_experiment(experiment, synthetic_catalog, tmp_path, n_boot=10, verbose=0)
+    assert drawn == [wide]  # the views are drawn with the experiment's recipe, not the default one
+    layer = load_model(tmp_path / "wide" / "model.keras")[0].get_layer("augment_affine")
+    assert (layer.zoom, layer.rotation) == (0.25, 3.0)  # and the in-model augmentation too
+    assert record["config"]["augmentation"]["zoom"] == 0.25
+    assert Experiment(**dataclasses.asdict(experiment)).augmentation == wide  # a stored config rebuilds it
