@@ -45,7 +45,6 @@ def recipes(backbone, head, image_size, unfreeze_last, epochs, smoke=False):
     fewer = dataclasses.replace(base, epochs_head=1 if smoke else max(2, epochs // 2))  # views double each epoch
     fewest = dataclasses.replace(base, epochs_head=1 if smoke else max(2, epochs // 3))
     regularized = dict(label_smoothing=0.1, weight_decay=1e-4)
-
     wider_zoom = Augment(zoom=0.25)  # framing from 0.8x to 1.33x, where today's recipe reaches 0.9x to 1.1x
 
     def variant(name, train, views=0, border=0.0, augmentation=today.augmentation):
@@ -92,10 +91,8 @@ def main():
     for experiment in recipes(args.backbone, args.head, args.image_size, args.unfreeze_last, args.epochs, args.smoke):
         if args.only and experiment.name not in args.only:
             continue
-        if args.smoke or experiment.weights is None:  # the CNN baseline trains from scratch
+        if args.smoke:  # no pretrained weights (the CNN baseline has none anyway)
             experiment = dataclasses.replace(experiment, weights=None)
-        else:
-            experiment = dataclasses.replace(experiment, weights="imagenet")
         start = time.time()
         finished = runs_dir / experiment.name / "metrics.json"
         if args.reuse and finished.exists() and (runs_dir / experiment.name / "model.keras").exists():

@@ -85,6 +85,28 @@ class Experiment:
         """One phase, every layer trainable: a backbone with no ImageNet weights in Keras, given none."""
         return self.weights is None and not get_backbone(self.backbone).keras_app
 
+    @property
+    def augments_in_model(self):
+        """``augment`` by an ``AffineAugment`` layer inside the model (else the CPU pipeline augments)."""
+        return self.augment and self.augment_on == "model" and self.pipeline == "fast"
+
+    @property
+    def trainer(self):
+        """``train_from_scratch`` or ``train_two_phase``, whichever this experiment trains with."""
+        return train_from_scratch if self.from_scratch else train_two_phase
+
+    def build(self, weights_dir=None):
+        """The untrained model, from the experiment's seed (same seed, same initial head weights); with
+        ``augments_in_model``, ``augmentation`` runs inside it as its first layer."""
+        keras.utils.set_random_seed(self.train.seed)
+        return build_model(self.backbone, head=self.head, weights=self.weights, image_size=self.image_size,
+                           weights_dir=weights_dir, augment=self.augmentation if self.augments_in_model else None,
+                           border=self.border, n_classes=len(SUBTYPES) if self.target == "subtype" else None)
+
+    def training_set(self, images, labels):
+        """The training images followed by ``views`` augmented views of them, drawn with ``augmentation``."""
+        return add_views(images, labels, k=self.views, seed=self.train.seed, augment=self.augmentation)
+
 
 def prepare_catalog(data_dir, val_fraction=0.2, seed=42, progress=True):
     """Catalog with ``subset`` (train/val/test/official_val), unreadable files dropped and reported."""
@@ -111,32 +133,25 @@ def _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boo
     new_run_dir(results_dir, experiment.name, overwrite=overwrite, create=False)  # refuse to clobber, first
     signature = run_signature(experiment, catalog)
     check_resume(Path(results_dir) / experiment.name / CHECKPOINTS, signature, resume, overwrite)
-    in_model = experiment.augment and experiment.augment_on == "model" and experiment.pipeline == "fast"
-    keras.utils.set_random_seed(experiment.train.seed)  # initial head weights too: same seed, same run
-    model = build_model(experiment.backbone, head=experiment.head, weights=experiment.weights,
-                        image_size=experiment.image_size, weights_dir=weights_dir,
-                        augment=experiment.augmentation if in_model else None, border=experiment.border,
-                        n_classes=len(SUBTYPES) if experiment.target == "subtype" else None)
+    model = experiment.build(weights_dir)
     run_dir = new_run_dir(results_dir, experiment.name, overwrite=overwrite)  # only once the model exists
     write_json(run_dir / CHECKPOINTS / SIGNATURE, signature)
     size = (experiment.image_size, experiment.image_size)
     frames = {name: subset(catalog, name) for name in ("train", "val", "test")}
     if experiment.target == "subtype":  # images whose subtype the file name does not tell cannot be used
         frames = {name: frame[frame["subtype_label"] >= 0] for name, frame in frames.items()}
-    augment = experiment.augmentation if experiment.augment and not in_model else None
-    trainer = train_from_scratch if experiment.from_scratch else train_two_phase
+    augment = experiment.augmentation if experiment.augment and not experiment.augments_in_model else None
     if experiment.pipeline == "fast":
         arrays = {name: load_arrays(frame, size, cache_dir=cache_dir, progress=verbose > 1,
                                     label_column=experiment.label_column)
                   for name, frame in frames.items()}
         frames = {name: kept for name, (_, _, kept) in arrays.items()}
-        train = add_views(*arrays["train"][:2], k=experiment.views, seed=experiment.train.seed,
-                          augment=experiment.augmentation)
-        result = trainer(model, train, arrays["val"][:2], experiment.train, run_dir=run_dir,
+        train = experiment.training_set(*arrays["train"][:2])
+        result = experiment.trainer(model, train, arrays["val"][:2], experiment.train, run_dir=run_dir,
                          augment=augment, predict={"val": arrays["val"][0], "test": arrays["test"][0]},
                          verbose=verbose, resume=resume)
     else:
-        result = _train_classic(model, frames, experiment, run_dir, augment, trainer, verbose, resume)
+        result = _train_classic(model, frames, experiment, run_dir, augment, verbose, resume)
     val_pred = prediction_frame(frames["val"], result.predictions["val"])
     test_pred = prediction_frame(frames["test"], result.predictions["test"])
     evaluation = evaluate_predictions(val_pred, test_pred, threshold_method=threshold_method, n_boot=n_boot)
@@ -218,7 +233,7 @@ def train_lineup(lineup, catalog, results_dir, weights_dir=None, cache_dir=None,
     return trained, skipped
 
 
-def _train_classic(model, frames, experiment, run_dir, augment, trainer, verbose, resume=False):
+def _train_classic(model, frames, experiment, run_dir, augment, verbose, resume=False):
     from pneumonet.pipelines.classic import classic_flow
 
     size = (experiment.image_size, experiment.image_size)
@@ -227,7 +242,8 @@ def _train_classic(model, frames, experiment, run_dir, augment, trainer, verbose
     train = classic_flow(frames["train"], size, batch, augment=augment, shuffle=True, class_mode=mode,
                          seed=experiment.train.seed)
     val = classic_flow(frames["val"], size, batch, class_mode=mode)
-    result = trainer(model, train, val, experiment.train, run_dir=run_dir, verbose=verbose, resume=resume)
+    result = experiment.trainer(model, train, val, experiment.train, run_dir=run_dir, verbose=verbose,
+                                resume=resume)
     for name in ("val", "test"):
         result.predictions[name] = model.predict(classic_flow(frames[name], size, batch, class_mode=mode),
                                                  verbose=0)

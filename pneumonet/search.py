@@ -62,23 +62,14 @@ def experiment_for(values, backbone, weights, image_size, epochs_head, epochs_fi
 def validation_auc(experiment, arrays, weights_dir=None, verbose=0):
     """Train ``experiment`` on ``arrays["train"]`` as ``run_experiment`` does (fast pipeline) and return the ROC
     AUC of the trained model on ``arrays["val"]`` (``(images, labels, frame)`` each)."""
-    import keras
     from sklearn.metrics import roc_auc_score
 
     from pneumonet.evaluation import positive_probability
-    from pneumonet.models import build_model
-    from pneumonet.pipelines.views import add_views
-    from pneumonet.training import train_from_scratch, train_two_phase
 
-    keras.utils.set_random_seed(experiment.train.seed)
-    model = build_model(experiment.backbone, head=experiment.head, weights=experiment.weights,
-                        image_size=experiment.image_size, weights_dir=weights_dir,
-                        augment=experiment.augmentation if experiment.augment else None, border=experiment.border)
-    train = add_views(*arrays["train"][:2], k=experiment.views, seed=experiment.train.seed,
-                      augment=experiment.augmentation)
-    trainer = train_from_scratch if experiment.from_scratch else train_two_phase
-    result = trainer(model, train, arrays["val"][:2], experiment.train, predict={"val": arrays["val"][0]},
-                     verbose=verbose)
+    model = experiment.build(weights_dir)
+    train = experiment.training_set(*arrays["train"][:2])
+    result = experiment.trainer(model, train, arrays["val"][:2], experiment.train,
+                                predict={"val": arrays["val"][0]}, verbose=verbose)
     return float(roc_auc_score(arrays["val"][1], positive_probability(result.predictions["val"])))
 
 

@@ -121,7 +121,6 @@ def test_three_class_head_trains_on_subtypes(synthetic_catalog):
     np.testing.assert_array_equal(np.diag(matrix).sum(), (probs.argmax(axis=1) == val[1]).sum())
 
 
-
 def test_an_experiments_augmentation_reaches_the_model_the_views_and_the_record(synthetic_catalog, tmp_path,
                                                                                  monkeypatch):
     import pneumonet.experiment as experiment_module
