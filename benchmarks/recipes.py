@@ -7,6 +7,11 @@ benchmark (never on test), side by side in one run.
 Writes ``<out>/<backbone>.csv`` / ``.md``: per recipe, validation AUC, the shift benchmark's clean, robust and
 worst AUC and specificity under shift on validation images, and training seconds. Trained runs go to
 ``runs/recipes/<backbone>/`` (not committed). Dev-test figures are printed nowhere here on purpose.
+
+``--seeds 42 1 2`` trains every recipe once per training seed (initial weights, batch order, dropout,
+augmentation and views; the patient split and the benchmark's images stay fixed) and writes
+``<backbone>_seeds.csv`` / ``.md``: each run, then each recipe's mean and standard deviation over the seeds, so a
+difference between recipes can be read against the spread one recipe shows from seed to seed.
 """
 
 import argparse
@@ -68,6 +73,26 @@ def recipes(backbone, head, image_size, unfreeze_last, epochs, smoke=False):
     ]
 
 
+# the figures a recipe is judged by, summarized over seeds
+JUDGED = ["val_auc", "robust_auc", "held_out_auc", "worst_auc", "specificity_shifted"]
+
+
+def summarize_seeds(table):
+    """Per recipe (in the table's order): the number of seeds, then mean and standard deviation (ddof=1) of each
+    judged figure over the seeds."""
+    grouped = table.groupby("recipe", sort=False)[JUDGED]
+    summary = grouped.agg(["mean", "std"]).round(4)
+    summary.columns = [f"{figure}_{stat}" for figure, stat in summary.columns]
+    summary.insert(0, "seeds", grouped.size())
+    return summary.reset_index()
+
+
+def with_seed(experiment, seed):
+    """The experiment trained from another seed, in its own run folder."""
+    return dataclasses.replace(experiment, name=f"{experiment.name}_seed{seed}",
+                               train=dataclasses.replace(experiment.train, seed=seed))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
@@ -81,6 +106,8 @@ def main():
     parser.add_argument("--n-images", type=int, default=200, help="validation images in the shift benchmark")
     parser.add_argument("--runs", default="runs/recipes")
     parser.add_argument("--out", default="results/recipes")
+    parser.add_argument("--seeds", type=int, nargs="+",
+                        help="train each recipe once per seed and summarize mean and spread (default: one run, seed 42)")
     parser.add_argument("--reuse", action="store_true", help="keep recipes already trained in --runs (benchmark only)")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
@@ -88,9 +115,10 @@ def main():
     catalog = prepare_catalog(args.data, progress=False)
     runs_dir = Path(args.runs) / args.backbone
     rows = []
-    for experiment in recipes(args.backbone, args.head, args.image_size, args.unfreeze_last, args.epochs, args.smoke):
-        if args.only and experiment.name not in args.only:
-            continue
+    chosen = [e for e in recipes(args.backbone, args.head, args.image_size, args.unfreeze_last, args.epochs, args.smoke)
+              if not args.only or e.name in args.only]
+    for recipe, experiment in [(e.name, with_seed(e, seed) if args.seeds else e)
+                               for e in chosen for seed in (args.seeds or [None])]:
         if args.smoke:  # no pretrained weights (the CNN baseline has none anyway)
             experiment = dataclasses.replace(experiment, weights=None)
         start = time.time()
@@ -106,7 +134,7 @@ def main():
                                          splits=("val",))
         shift = summary.iloc[0]
         shift = {k: (float(v) if isinstance(v, float) else v) for k, v in shift.items()}
-        rows.append({"recipe": experiment.name, "views": experiment.views, "border": experiment.border,
+        rows.append({"recipe": recipe, "seed": experiment.train.seed, "views": experiment.views, "border": experiment.border,
                      "zoom": experiment.augmentation.zoom,
                      "label_smoothing": experiment.train.label_smoothing,
                      "weight_decay": experiment.train.weight_decay, "epochs_head": experiment.train.epochs_head,
@@ -120,15 +148,21 @@ def main():
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     out = Path(args.out)
-    write_csv(out / f"{args.backbone}.csv", table)
-    write_text(out / f"{args.backbone}.md",
-               f"# Recipes for {args.backbone} at {args.image_size} px ({'SMOKE, ' if args.smoke else ''}"
-               f"`{' '.join(sys.argv)}`)\n\nValidation split (patient-level, carved out of train) and the shift "
-               f"benchmark on {args.n_images} validation images (11 shifts x 3 severities); robust AUC = mean "
-               "over the 33 shifted conditions, held-out AUC = mean over the shifts no training augmentation "
-               "imitates (resolution, jpeg, marker, mask); specificity at each run's validation threshold. No test "
-               "figures."
-               f"\n\n{table.to_markdown(index=False)}\n")
+    stem = f"{args.backbone}_seeds" if args.seeds else args.backbone
+    text = (f"# Recipes for {args.backbone} at {args.image_size} px ({'SMOKE, ' if args.smoke else ''}"
+            f"`{' '.join(sys.argv)}`)\n\nValidation split (patient-level, carved out of train) and the shift "
+            f"benchmark on {args.n_images} validation images (11 shifts x 3 severities); robust AUC = mean "
+            "over the 33 shifted conditions, held-out AUC = mean over the shifts no training augmentation "
+            "imitates (resolution, jpeg, marker, mask); specificity at each run's validation threshold. No test "
+            f"figures.\n\n{table.to_markdown(index=False)}\n")
+    if args.seeds:
+        summary = summarize_seeds(table)
+        write_csv(out / f"{stem}_summary.csv", summary)
+        text += (f"\n## Over the seeds {', '.join(map(str, args.seeds))}: mean and standard deviation\n\n"
+                 f"{summary.to_markdown(index=False)}\n")
+        print(summary.to_string(index=False))
+    write_csv(out / f"{stem}.csv", table)
+    write_text(out / f"{stem}.md", text)
     print(table.to_string(index=False))
 
 

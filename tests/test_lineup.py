@@ -5,6 +5,8 @@ import dataclasses
 import importlib.util
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from pneumonet.lineup import cnn_baseline, reference_lineup
@@ -36,11 +38,16 @@ def test_smoke_shrinks_everything_and_bad_profiles_are_named():
     assert choose_profile() == "cpu"  # this machine and CI have no accelerator
 
 
-def test_recipe_comparison_changes_one_idea_at_a_time_from_todays_recipe():
+def _recipes_benchmark():
     path = Path(__file__).resolve().parent.parent / "benchmarks" / "recipes.py"
     spec = importlib.util.spec_from_file_location("recipes_benchmark", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_recipe_comparison_changes_one_idea_at_a_time_from_todays_recipe():
+    module = _recipes_benchmark()
 
     cnn = {e.name: e for e in module.recipes("cnn", None, 128, 0, 8)}
     assert dataclasses.replace(cnn["today"], name="cnn_baseline") == cnn_baseline(image_size=128, epochs=8)
@@ -54,6 +61,21 @@ def test_recipe_comparison_changes_one_idea_at_a_time_from_todays_recipe():
     dense = {e.name: e for e in module.recipes("densenet121", "gap_dense_dropout", 224, 12, 12)}
     assert not dense["today"].augment and dense["today"].views == 0 and dense["today"].train.unfreeze_last == 12
     assert dense["views1_regularized_border"].border == 0.08 and dense["views2_regularized"].views == 2
+
+
+def test_recipes_over_seeds_differ_only_in_the_seed_and_are_summarized_per_recipe():
+    module = _recipes_benchmark()
+    today = module.recipes("cnn", None, 128, 0, 8)[0]
+    again = module.with_seed(today, 7)
+    assert again.name == "today_seed7" and again.train.seed == 7 and today.train.seed == 42
+    assert dataclasses.replace(again, name="today", train=today.train) == today
+    figures = {figure: [0.9, 1.0, 0.5] for figure in module.JUDGED}
+    table = pd.DataFrame({"recipe": ["b", "b", "a"], "seed": [1, 2, 1], **figures})
+    summary = module.summarize_seeds(table).set_index("recipe")
+    assert list(summary.index) == ["b", "a"]  # the table's order, not alphabetical
+    assert summary.loc["b", "seeds"] == 2 and summary.loc["a", "seeds"] == 1
+    assert summary.loc["b", "robust_auc_mean"] == 0.95 and summary.loc["b", "robust_auc_std"] == 0.0707  # ddof=1
+    assert np.isnan(summary.loc["a", "worst_auc_std"])  # one seed has no spread
 
 
 def test_notebook_setup_resolves_the_data_and_the_results_folder(synthetic_root, tmp_path):
