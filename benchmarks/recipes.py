@@ -107,7 +107,8 @@ def main():
     parser.add_argument("--runs", default="runs/recipes")
     parser.add_argument("--out", default="results/recipes")
     parser.add_argument("--seeds", type=int, nargs="+",
-                        help="train each recipe once per seed and summarize mean and spread (default: one run, seed 42)")
+                        help="train each recipe once per seed and summarize mean and spread (default: one run, the recipe's "
+                             "own seed)")
     parser.add_argument("--reuse", action="store_true", help="keep recipes already trained in --runs (benchmark only)")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
@@ -115,10 +116,11 @@ def main():
     catalog = prepare_catalog(args.data, progress=False)
     runs_dir = Path(args.runs) / args.backbone
     rows = []
-    chosen = [e for e in recipes(args.backbone, args.head, args.image_size, args.unfreeze_last, args.epochs, args.smoke)
-              if not args.only or e.name in args.only]
-    for recipe, experiment in [(e.name, with_seed(e, seed) if args.seeds else e)
-                               for e in chosen for seed in (args.seeds or [None])]:
+    chosen = [e for e in recipes(args.backbone, args.head, args.image_size, args.unfreeze_last, args.epochs,
+                                 args.smoke) if not args.only or e.name in args.only]
+    runs = [(e.name, with_seed(e, seed)) for e in chosen for seed in args.seeds] if args.seeds else \
+        [(e.name, e) for e in chosen]
+    for recipe, experiment in runs:
         if args.smoke:  # no pretrained weights (the CNN baseline has none anyway)
             experiment = dataclasses.replace(experiment, weights=None)
         start = time.time()
@@ -134,8 +136,8 @@ def main():
                                          splits=("val",))
         shift = summary.iloc[0]
         shift = {k: (float(v) if isinstance(v, float) else v) for k, v in shift.items()}
-        rows.append({"recipe": recipe, "seed": experiment.train.seed, "views": experiment.views, "border": experiment.border,
-                     "zoom": experiment.augmentation.zoom,
+        rows.append({"recipe": recipe, "seed": experiment.train.seed, "views": experiment.views,
+                     "border": experiment.border, "zoom": experiment.augmentation.zoom,
                      "label_smoothing": experiment.train.label_smoothing,
                      "weight_decay": experiment.train.weight_decay, "epochs_head": experiment.train.epochs_head,
                      "val_auc": round(record["val"]["roc_auc"], 4), "shift_clean_auc": round(shift["clean_auc"], 4),
