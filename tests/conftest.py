@@ -4,6 +4,7 @@
 """
 
 import importlib.abc
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -33,6 +34,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs the TensorFlow backend"))
         if "real_data" in item.keywords and not REAL_DATA.is_dir():
             item.add_marker(pytest.mark.skip(reason=f"real data not found at {REAL_DATA}"))
+
+
+def load_benchmark(name):
+    """A script of ``benchmarks/`` imported as a module (the folder is not a package), to test its functions."""
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(autouse=True, scope="session")

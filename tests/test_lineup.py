@@ -2,8 +2,6 @@
 first."""
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,6 +9,7 @@ import pytest
 
 from pneumonet.lineup import cnn_baseline, reference_lineup
 from pneumonet.scaling import choose_profile
+from tests.conftest import load_benchmark
 
 
 def test_cpu_profile_trains_the_pristine_backbones_on_cached_augmented_views():
@@ -38,16 +37,8 @@ def test_smoke_shrinks_everything_and_bad_profiles_are_named():
     assert choose_profile() == "cpu"  # this machine and CI have no accelerator
 
 
-def _recipes_benchmark():
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "recipes.py"
-    spec = importlib.util.spec_from_file_location("recipes_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_recipe_comparison_changes_one_idea_at_a_time_from_todays_recipe():
-    module = _recipes_benchmark()
+    module = load_benchmark("recipes")
 
     cnn = {e.name: e for e in module.recipes("cnn", None, 128, 0, 8)}
     assert dataclasses.replace(cnn["today"], name="cnn_baseline") == cnn_baseline(image_size=128, epochs=8)
@@ -58,13 +49,15 @@ def test_recipe_comparison_changes_one_idea_at_a_time_from_todays_recipe():
     assert cnn["views1_all_epochs"].train == cnn["today"].train and cnn["views1_all_epochs"].views == 1
     assert cnn["zoom"].augmentation.zoom == 0.25 and cnn["zoom"].train == cnn["today"].train
     assert cnn["today"].augmentation == cnn["views1"].augmentation == cnn_baseline().augmentation
+    assert cnn["border"].border == 0.08 and cnn["border"].train == cnn["today"].train and cnn["border"].views == 0
+    assert cnn["zoom_border"].border == 0.08 and cnn["zoom_border"].augmentation.zoom == 0.25
     dense = {e.name: e for e in module.recipes("densenet121", "gap_dense_dropout", 224, 12, 12)}
     assert not dense["today"].augment and dense["today"].views == 0 and dense["today"].train.unfreeze_last == 12
     assert dense["views1_regularized_border"].border == 0.08 and dense["views2_regularized"].views == 2
 
 
 def test_recipes_over_seeds_differ_only_in_the_seed_and_are_summarized_per_recipe():
-    module = _recipes_benchmark()
+    module = load_benchmark("recipes")
     today = module.recipes("cnn", None, 128, 0, 8)[0]
     again = module.with_seed(today, 7)
     assert again.name == "today_seed7" and again.train.seed == 7 and today.train.seed == 42
@@ -103,3 +96,16 @@ def test_in_colab_results_go_to_drive_or_content(synthetic_root, tmp_path, monke
     session = notebook.setup(str(synthetic_root), smoke=True)
     assert session.in_colab and session.results == drive / "pneumonet_runs" and session.results.is_dir()
     assert notebook.setup(str(synthetic_root), tmp_path / "mine", smoke=True).results == tmp_path / "mine"
+
+
+def test_recipes_per_shift_table_averages_severities_and_seeds_per_recipe():
+    module = load_benchmark("recipes")
+    frame = pd.DataFrame({"recipe": ["b"] * 5 + ["a"] * 3,
+                          "seed": [1, 1, 1, 2, 2, 1, 1, 1],
+                          "shift": ["none", "blur", "blur", "none", "blur", "none", "jpeg", "blur"],
+                          "severity": [0, 1, 2, 0, 1, 0, 1, 1],
+                          "auc": [0.9, 0.6, 0.4, 0.7, 0.8, 1.0, 0.5, 0.3]})
+    table = module.per_shift(frame)
+    assert list(table.index) == ["b", "a"] and list(table.columns) == ["clean", "blur", "jpeg"]
+    assert table.loc["b", "clean"] == 0.8 and table.loc["b", "blur"] == 0.6  # (0.6 + 0.4 + 0.8) / 3
+    assert table.loc["a", "blur"] == 0.3 and np.isnan(table.loc["b", "jpeg"])

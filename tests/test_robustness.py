@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 
 from pneumonet.evaluation.robustness import (SHIFTS, apply_shift, balanced_sample, evaluate_shifts,
-                                             robust_summary)
+                                             robust_summary, shifted_probabilities)
 from pneumonet.explain import deletion_curves, energy_shares, shortcut_report
 from pneumonet.pipelines.views import Photometric, add_views
 from pneumonet.tta import predict_tta, tta_batch, view_matrix
+from tests.conftest import load_benchmark
 
 
 def _images(n=40, size=64, seed=0):
@@ -178,3 +179,30 @@ def test_tta_run_reads_the_identity_view_from_the_runs_own_predictions(synthetic
     merged = again.merge(stored, on=["path", "subset"], suffixes=("_tta", ""))
     assert len(merged) == len(stored)
     np.testing.assert_allclose(merged["prob_tta"], merged["prob"], atol=1e-7)
+
+
+def test_shifted_probabilities_are_the_models_on_each_shifted_copy_clean_first():
+    model = _fixed_model(24, lambda x: keras.ops.mean(x, axis=(1, 2)) / 255.0)
+    images = _images(6, 24)
+    found = list(shifted_probabilities(model, images, shifts=["gamma", "mask"], severities=(1, 3)))
+    assert [(s, v) for s, v, _ in found] == [("none", 0), ("gamma", 1), ("gamma", 3), ("mask", 1), ("mask", 3)]
+    np.testing.assert_allclose(found[0][2], images.mean(axis=(1, 2)) / 255.0, rtol=1e-5)
+    np.testing.assert_allclose(found[4][2], apply_shift(images, "mask", 3).mean(axis=(1, 2)) / 255.0, rtol=1e-5)
+
+
+def test_threshold_rules_are_chosen_on_one_half_and_judged_on_held_out_shifts_of_the_other():
+    module = load_benchmark("thresholds")
+    labels = np.array([0] * 10 + [1] * 10)
+    by_class = {("none", 0): (0.2, 0.5),  # clean: Youden puts the threshold at 0.5
+                ("blur", 1): (0.55, 0.9), ("noise", 1): (0.55, 0.9),  # imitated: shifted normals rise above it
+                ("jpeg", 1): (0.7, 0.95)}  # held out: normals higher still, below 0.9
+    conditions = {k: np.where(labels == 1, high, low) for k, (low, high) in by_class.items()}
+    table = module.cross_fit(labels, np.arange(20), conditions, stored=0.3).set_index("rule")
+    clean, shifted = table.loc["Youden, this half, clean"], table.loc["Youden, this half, clean + imitated shifts"]
+    assert clean["threshold"] == 0.5 and shifted["threshold"] == 0.9
+    assert clean["clean_balanced_accuracy"] == 1.0 and clean["held_out_specificity"] == 0.0
+    assert shifted["held_out_balanced_accuracy"] == 1.0  # normals at 0.7 now fall below the threshold
+    assert shifted["clean_sensitivity"] == 0.0 and shifted["imitated_balanced_accuracy"] == 1.0
+    stored = table.loc["stored (Youden, all validation, clean)"]
+    assert stored["threshold"] == 0.3 and stored["imitated_specificity"] == 0.0
+    assert [module.group_of(s) for s in ("none", "crop", "marker")] == ["clean", "imitated", "held_out"]

@@ -141,23 +141,32 @@ def _scores(labels, probs, threshold):
             "mean_probability": float(np.mean(probs))}
 
 
+def shifted_probabilities(model, images, shifts=None, severities=SEVERITIES, batch_size=32, seed=0):
+    """P(pneumonia) of ``model`` on uint8 (N, H, W) ``images``, clean and under each shift and severity.
+
+    Yields ``(shift, severity, probabilities)``: first ``("none", 0, ...)`` for the clean images, then every
+    ``shifts`` name (default all of ``SHIFTS``) at every severity.
+    """
+    images = np.asarray(images, dtype=np.uint8)
+
+    def predict(batch):
+        return positive_probability(model.predict(batch[..., None], batch_size=batch_size, verbose=0))
+
+    yield "none", 0, predict(images)
+    for shift in shifts or SHIFTS:
+        for severity in severities:
+            yield shift, severity, predict(apply_shift(images, shift, severity, seed))
+
+
 def evaluate_shifts(model, images, labels, threshold, shifts=None, severities=SEVERITIES, batch_size=32, seed=0):
     """Scores of ``model`` on uint8 (N, H, W) ``images``, clean and under each shift and severity.
 
     Returns a DataFrame with one row per condition (``shift="none"``, ``severity=0`` for the clean images) and
     columns auc, sensitivity, specificity, accuracy (at ``threshold``) and mean_probability.
     """
-    rows = []
-
-    def score(batch, shift, severity):
-        probs = positive_probability(model.predict(batch[..., None], batch_size=batch_size, verbose=0))
-        rows.append({"shift": shift, "severity": severity, **_scores(labels, probs, threshold)})
-
-    score(np.asarray(images, dtype=np.uint8), "none", 0)
-    for shift in shifts or SHIFTS:
-        for severity in severities:
-            score(apply_shift(images, shift, severity, seed), shift, severity)
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"shift": shift, "severity": severity, **_scores(labels, probs, threshold)}
+                         for shift, severity, probs in shifted_probabilities(model, images, shifts, severities,
+                                                                             batch_size, seed)])
 
 
 def robust_summary(frame):
