@@ -36,7 +36,7 @@ from pneumonet.evaluation.robustness import HELD_OUT, balanced_sample, shifted_p
 from pneumonet.evaluation.thresholds import youden_threshold  # noqa: E402
 from pneumonet.experiment import prepare_catalog  # noqa: E402
 from pneumonet.io import write_csv, write_text  # noqa: E402
-from pneumonet.models import load_model  # noqa: E402
+from pneumonet.models import input_size, load_model  # noqa: E402
 from pneumonet.pipelines import load_arrays  # noqa: E402
 from pneumonet.robustness import trained_runs  # noqa: E402
 from pneumonet.runs import MODEL  # noqa: E402
@@ -102,8 +102,7 @@ def main():
     frames = []
     for run in args.runs or trained_runs(args.results):
         model, meta = load_model(Path(args.results) / run / MODEL)
-        size = tuple(meta.get("image_size") or model.input.shape[1:3])
-        images, labels, kept = load_arrays(sample, size, progress=False)
+        images, labels, kept = load_arrays(sample, input_size(model, meta), progress=False)
         conditions = {(shift, severity): probs for shift, severity, probs
                       in shifted_probabilities(model, images, seed=args.seed)}
         frame = cross_fit(labels, kept["patient_id"].to_numpy(), conditions, meta["threshold"], args.seed)

@@ -121,14 +121,14 @@ def _cmd_predict(args):
     from pneumonet.data import load_image
     from pneumonet.errors import ImageLoadError
     from pneumonet.evaluation import positive_probability
-    from pneumonet.models import check_against_record, load_model
+    from pneumonet.models import check_against_record, input_size, load_model
 
     model, meta = load_model(args.model)
     mismatch = check_against_record(args.model)
     if mismatch:
         print(f"pneumonet predict: WARNING {mismatch}", file=sys.stderr)
     threshold = args.threshold if args.threshold is not None else meta.get("threshold", 0.5)
-    size = tuple(meta.get("image_size") or model.input.shape[1:3])
+    size = input_size(model, meta)
     rows, images, failures = [], [], 0
     for path in args.images:
         try:

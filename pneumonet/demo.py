@@ -92,12 +92,13 @@ def analyse(model, metadata, paths, names=None):
     from pneumonet.data import load_image
     from pneumonet.evaluation import positive_probability
     from pneumonet.explain import decided_classes, gradcam
+    from pneumonet.models import input_size
 
     names = list(names) if names is not None else [Path(p).name for p in paths]
     if len(names) != len(paths):
         raise ValueError(f"one name per path is needed. Received: {len(paths)} paths, {len(names)} names")
     threshold = float(metadata.get("threshold", 0.5))
-    size = tuple(metadata.get("image_size") or model.input.shape[1:3])
+    size = input_size(model, metadata)
     images, kept, errors = [], [], []
     for path, name in zip(paths, names):
         try:

@@ -13,7 +13,7 @@ import pandas as pd
 from pneumonet.data import subset
 from pneumonet.evaluation.robustness import SEVERITIES, balanced_sample, evaluate_shifts, robust_summary
 from pneumonet.io import write_csv
-from pneumonet.models import load_model
+from pneumonet.models import input_size, load_model
 from pneumonet.pipelines import load_arrays
 from pneumonet.runs import METRICS, MODEL
 
@@ -38,7 +38,7 @@ def run_shift_benchmark(results_dir, catalog, runs=None, n_per_split=64, severit
     frames, summary = [], []
     for run in runs:
         model, meta = load_model(results_dir / run / MODEL)
-        size = tuple(meta.get("image_size") or model.input.shape[1:3])
+        size = input_size(model, meta)
         for split, sample in samples.items():
             images, labels, _ = load_arrays(sample, size, cache_dir=cache_dir, progress=False)
             frame = evaluate_shifts(model, images, labels, meta.get("threshold", 0.5), shifts=shifts,

@@ -13,7 +13,7 @@ import pandas as pd
 from pneumonet.data import subset
 from pneumonet.evaluation import evaluate_predictions, positive_probability, prediction_frame
 from pneumonet.io import read_json
-from pneumonet.models import load_model
+from pneumonet.models import input_size, load_model
 from pneumonet.pipelines import load_arrays
 from pneumonet.pipelines.augment import warp
 from pneumonet.runs import METRICS, MODEL, PREDICTIONS, write_run
@@ -67,7 +67,7 @@ def write_tta_run(results_dir, run, catalog, views=TTA_VIEWS, cache_dir=None, n_
     """Evaluate ``run``'s model with TTA on val and test and file it as run ``<run>_tta``; returns the record."""
     results_dir = Path(results_dir)
     model, meta = load_model(results_dir / run / MODEL)
-    size = tuple(meta.get("image_size") or model.input.shape[1:3])
+    size = input_size(model, meta)
     frames = {}
     for name in ("val", "test"):
         images, _, kept = load_arrays(subset(catalog, name), size, cache_dir=cache_dir, progress=False)

@@ -98,3 +98,8 @@ def load_model(path, compile=False):
     metadata = read_metadata(path)
     model.pneumonet_config = metadata
     return model, metadata
+
+
+def input_size(model, metadata):
+    """The (height, width) a loaded model reads: the image size recorded with it, else its input shape."""
+    return tuple(metadata.get("image_size") or model.input.shape[1:3])
