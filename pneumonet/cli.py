@@ -64,11 +64,10 @@ def _cmd_train(args):
     from pneumonet.experiment import Experiment, prepare_catalog, run_experiment
     from pneumonet.training import TrainConfig
 
-    weights = None if args.weights in (None, "none", "None") else args.weights
     config = TrainConfig(epochs_head=args.epochs, epochs_finetune=args.finetune_epochs, lr_head=args.lr,
                          lr_finetune=args.lr_finetune, unfreeze_last=args.unfreeze_last, batch_size=args.batch_size,
                          seed=args.seed, label_smoothing=args.label_smoothing, weight_decay=args.weight_decay)
-    experiment = Experiment(args.name or args.backbone, args.backbone, head=_train_head(args), weights=weights,
+    experiment = Experiment(args.name or args.backbone, args.backbone, head=_train_head(args), weights=args.weights,
                             image_size=args.image_size, pipeline=args.pipeline, augment=args.augment,
                             augment_on=args.augment_on, views=args.views, target=args.target, border=args.border,
                             train=config)
@@ -186,7 +185,6 @@ def _cmd_classical(args):
 
     from pneumonet.runs import METRICS, PREDICTIONS
 
-    weights = None if args.weights in ("none", "None") else args.weights
     missing = [str(o) for o in args.compare or () if not (Path(o) / PREDICTIONS).is_file()
                or not (Path(o) / METRICS).is_file()]
     if missing:  # checked before the image scan and the features
@@ -199,7 +197,7 @@ def _cmd_classical(args):
         name = f"{args.name or args.backbone}_{classifier}"
         try:
             record = run_classical(catalog, args.results, backbone=args.backbone, classifier=classifier,
-                                   weights=weights, weights_dir=args.weights_dir, image_size=args.image_size,
+                                   weights=args.weights, weights_dir=args.weights_dir, image_size=args.image_size,
                                    name=name, cache_dir=args.cache_dir, n_splits=args.folds, n_jobs=args.n_jobs,
                                    n_boot=args.n_boot, seed=args.seed, batch_size=args.batch_size,
                                    overwrite=args.overwrite)
@@ -227,10 +225,9 @@ def _cmd_search(args):
     from pneumonet.experiment import prepare_catalog
     from pneumonet.search import run_search
 
-    weights = None if args.weights in ("none", "None") else args.weights
     catalog = prepare_catalog(args.data, val_fraction=args.val_fraction, seed=args.seed,
                               progress=False)
-    best = run_search(catalog, Path(args.results) / (args.name or args.backbone), args.backbone, weights=weights,
+    best = run_search(catalog, Path(args.results) / (args.name or args.backbone), args.backbone, weights=args.weights,
                       image_size=args.image_size, budget=args.budget, trials=args.trials, epochs=args.epochs,
                       weights_dir=args.weights_dir, cache_dir=args.cache_dir, seed=args.seed,
                       overwrite=args.overwrite, verbose=args.verbose)
@@ -277,7 +274,8 @@ def _cmd_demo(args):
         try:
             probe.bind((args.host, args.port))
         except OSError as exc:
-            raise ValueError(f"--port {args.port} on --host {args.host} cannot be used ({exc.strerror or exc})") from None
+            raise ValueError(f"--port {args.port} on --host {args.host} cannot be used "
+                             f"({exc.strerror or exc})") from None
     launch(args.model, data_dir=data, n_examples=args.examples, host=args.host, port=args.port)
     return 0
 
@@ -326,6 +324,19 @@ def _devices(text):
     raise argparse.ArgumentTypeError(f"expected 'all' or a count of at least 1, got {text!r}")
 
 
+def _weights(text):
+    """``--weights``: "none" (random initial weights, also spelled "None") becomes None; "imagenet" or a file
+    path stays as given."""
+    return None if text in ("none", "None") else text
+
+
+def _backbone_options(p):
+    """--weights, --weights-dir, --image-size: how a backbone is built."""
+    p.add_argument("--weights", type=_weights, default="imagenet", help="imagenet, none, or a weights file")
+    p.add_argument("--weights-dir", help="folder with <backbone>_notop.weights.h5 ($PNEUMONET_WEIGHTS)")
+    p.add_argument("--image-size", type=_number(int, 16), default=224)
+
+
 def _scaling_options(p, profile_only=False):
     """--profile (and --precision, --devices): see ``pneumonet.scaling``."""
     from pneumonet.scaling import PRECISIONS
@@ -370,15 +381,16 @@ def build_parser(train_defaults=None):
     parser = _Parser(prog="pneumonet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def common(p, data=True):
-        if data:
-            p.add_argument("--data", default=None, help="data folder (Kaggle layout); default $PNEUMONET_DATA or "
-                                                        "data/chest_xray")
+    def common(p, split=True):
+        p.add_argument("--data", default=None, help="data folder (Kaggle layout); default $PNEUMONET_DATA or "
+                                                    "data/chest_xray")
         p.add_argument("--seed", type=int, default=42)
+        if split:  # the patient-level validation split; a command reading trained runs needs the runs' value
+            p.add_argument("--val-fraction", type=_number(float, 0, 0.5, low_open=True), default=0.2,
+                           help="share of the training patients held out for validation (default 0.2)")
 
     p = sub.add_parser("data", help="catalog summary and the patient-level validation split")
     common(p)
-    p.add_argument("--val-fraction", type=_number(float, 0, 0.5, low_open=True), default=0.2)
     p.add_argument("--output", help="write the catalog (with subsets) to this CSV")
     p.add_argument("--synthetic", metavar="DIR", help="write a synthetic data set to DIR instead")
     p.add_argument("--synthetic-size", type=_number(int, 16), default=64)
@@ -399,9 +411,7 @@ def build_parser(train_defaults=None):
                         "off; 0.08 masks a band of 8%% on every edge)")
     p.add_argument("--label-smoothing", type=_number(float, 0), default=0.0)
     p.add_argument("--weight-decay", type=_number(float, 0), default=0.0)
-    p.add_argument("--weights", default="imagenet", help="imagenet, none, or a weights file")
-    p.add_argument("--weights-dir", help="folder with <backbone>_notop.weights.h5 ($PNEUMONET_WEIGHTS)")
-    p.add_argument("--image-size", type=_number(int, 16), default=224)
+    _backbone_options(p)
     p.add_argument("--pipeline", choices=("fast", "classic"), default="fast")
     p.add_argument("--augment", action="store_true", help="rotation, shift, shear, zoom, brightness (no flips)")
     p.add_argument("--augment-on", choices=("model", "pipeline"), default="model",
@@ -412,7 +422,6 @@ def build_parser(train_defaults=None):
     p.add_argument("--lr", type=_number(float, 0, low_open=True), default=1e-3)
     p.add_argument("--lr-finetune", type=_number(float, 0, low_open=True), default=1e-5)
     p.add_argument("--batch-size", type=_number(int, 1), default=32)
-    p.add_argument("--val-fraction", type=_number(float, 0, 0.5, low_open=True), default=0.2)
     p.add_argument("--n-boot", type=_number(int, 2), default=1000)
     p.add_argument("--name", help="run name (default: the backbone)")
     p.add_argument("--results", default="runs", help="the run goes to RESULTS/NAME (default runs/)")
@@ -437,8 +446,6 @@ def build_parser(train_defaults=None):
     p.add_argument("--runs", nargs="+", help="run names (default: every trained run in --results)")
     p.add_argument("--n-images", type=_number(int, 2), default=64, help="images per split, half of each class")
     p.add_argument("--severities", type=int, nargs="+", default=[1, 2, 3], choices=(1, 2, 3))
-    p.add_argument("--val-fraction", type=_number(float, 0, 0.5, low_open=True), default=0.2,
-                   help="as the runs were trained (default 0.2)")
     p.add_argument("--cache-dir")
     p.set_defaults(func=_cmd_robustness)
 
@@ -455,13 +462,10 @@ def build_parser(train_defaults=None):
     common(p)
     p.add_argument("--backbone", default="densenet121", choices=sorted(BACKBONES), metavar="BACKBONE")
     p.add_argument("--classifier", nargs="+", choices=("svm", "logreg"), default=["svm", "logreg"])
-    p.add_argument("--weights", default="imagenet", help="imagenet, none, or a weights file")
-    p.add_argument("--weights-dir", help="folder with <backbone>_notop.weights.h5 ($PNEUMONET_WEIGHTS)")
-    p.add_argument("--image-size", type=_number(int, 16), default=224)
+    _backbone_options(p)
     p.add_argument("--folds", type=_number(int, 2), default=5, help="GroupKFold folds by patient (default 5)")
     p.add_argument("--n-jobs", type=int, default=1, help="parallel fits of the grid search (default 1)")
     p.add_argument("--batch-size", type=_number(int, 1), default=32)
-    p.add_argument("--val-fraction", type=_number(float, 0, 0.5, low_open=True), default=0.2)
     p.add_argument("--n-boot", type=_number(int, 2), default=1000)
     p.add_argument("--name", help="run name prefix (default: the backbone)")
     p.add_argument("--results", default="runs/classical", help="default runs/classical/")
@@ -475,14 +479,11 @@ def build_parser(train_defaults=None):
     p = sub.add_parser("search", help="KerasTuner search of a Keras model's hyper-parameters (objective: val AUC)")
     common(p)
     p.add_argument("--backbone", required=True, choices=sorted(BACKBONES), metavar="BACKBONE")
-    p.add_argument("--weights", default="imagenet", help="imagenet, none, or a weights file")
-    p.add_argument("--weights-dir", help="folder with <backbone>_notop.weights.h5 ($PNEUMONET_WEIGHTS)")
-    p.add_argument("--image-size", type=_number(int, 16), default=224)
+    _backbone_options(p)
     p.add_argument("--budget", choices=("cpu", "gpu"), default="cpu",
                    help="cpu: 4 trials of 2 head + 1 fine-tuning epochs; gpu: 20 trials of 10 + 4")
     p.add_argument("--trials", type=_number(int, 1), help="override the budget's number of trials")
     p.add_argument("--epochs", type=_number(int, 1), help="override the budget's head epochs per trial")
-    p.add_argument("--val-fraction", type=_number(float, 0, 0.5, low_open=True), default=0.2)
     p.add_argument("--name", help="search name (default: the backbone)")
     p.add_argument("--results", default="runs/search", help="the search goes to RESULTS/NAME (default runs/search/)")
     p.add_argument("--cache-dir")
@@ -518,7 +519,7 @@ def build_parser(train_defaults=None):
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("run", help="the main job: the five notebooks in order (demo when no data)")
-    common(p)
+    common(p, split=False)
     p.add_argument("--results", help="results folder (default: a new runs/main-<time>); an existing one is "
                                      "replaced only with --overwrite, and only once every notebook has run")
     p.add_argument("--weights-dir")

@@ -137,6 +137,21 @@ def test_bad_train_arguments_end_in_one_line(synthetic_root, tmp_path, capsys, a
     assert not any(tmp_path.iterdir())  # nothing half-written: no run folder was started
 
 
+def test_shared_options_mean_the_same_in_every_command():
+    from pneumonet.cli import build_parser
+
+    parser = build_parser()
+    for command in (["train", "--backbone", "cnn"], ["classical"], ["search", "--backbone", "cnn"]):
+        assert parser.parse_args(command + ["--weights", "none"]).weights is None  # random initial weights
+        assert parser.parse_args(command + ["--weights", "w.h5"]).weights == "w.h5"
+        assert parser.parse_args(command).weights == "imagenet"
+        assert parser.parse_args(command + ["--val-fraction", "0.3"]).val_fraction == 0.3
+    assert parser.parse_args(["robustness", "--val-fraction", "0.3"]).val_fraction == 0.3  # as the runs had it
+    assert not hasattr(parser.parse_args(["run"]), "val_fraction")  # the notebooks keep their own split
+    # a --config file's "none" (pneumonet search writes it for weights=None) is read the same way
+    assert build_parser(train_defaults={"weights": "none"}).parse_args(["train", "--backbone", "cnn"]).weights is None
+
+
 def test_library_messages_are_spelled_as_options():
     from pneumonet.cli import _cli_spelling, build_parser
 
