@@ -203,5 +203,4 @@ def train_defaults(path):
     experiment = read_config(path)
     options = {dest: (experiment[section] if section else experiment)[key]
                for dest, (section, key) in _TRAIN_OPTIONS.items()}
-    options["weights"] = "none" if options["weights"] is None else options["weights"]
     return {"backbone": experiment["backbone"], **options}

@@ -148,7 +148,7 @@ def test_shared_options_mean_the_same_in_every_command():
         assert parser.parse_args(command + ["--val-fraction", "0.3"]).val_fraction == 0.3
     assert parser.parse_args(["robustness", "--val-fraction", "0.3"]).val_fraction == 0.3  # as the runs had it
     assert not hasattr(parser.parse_args(["run"]), "val_fraction")  # the notebooks keep their own split
-    # a --config file's "none" (pneumonet search writes it for weights=None) is read the same way
+    # a default spelled "none" goes through the same type (a --config file's null stays None: not a string)
     assert build_parser(train_defaults={"weights": "none"}).parse_args(["train", "--backbone", "cnn"]).weights is None
 
 
