@@ -53,9 +53,10 @@ def recipes(backbone, head, image_size, unfreeze_last, epochs, smoke=False):
     regularized = dict(label_smoothing=0.1, weight_decay=1e-4)
     wider_zoom = Augment(zoom=0.25)  # framing from 0.8x to 1.33x, where today's recipe reaches 0.9x to 1.1x
 
-    def variant(name, train, views=0, border=0.0, augmentation=today.augmentation, size=image_size):
+    def variant(name, train, views=0, border=0.0, augmentation=today.augmentation, size=image_size,
+                head=today.head):
         return dataclasses.replace(today, name=name, train=train, views=views, border=border,
-                                   augmentation=augmentation, image_size=size)
+                                   augmentation=augmentation, image_size=size, head=head)
 
     return [
         today,
@@ -76,6 +77,9 @@ def recipes(backbone, head, image_size, unfreeze_last, epochs, smoke=False):
         variant("zoom_border", base, border=0.08, augmentation=wider_zoom),
         # finer detail: 1.25x today's resolution (the CNN's 128 px to 160 px), same recipe otherwise
         variant("larger", base, size=round(image_size * 1.25)),
+        # a Flatten head (the CNN's) gives every position its own weights, so framing shifts (crop, pad) move
+        # features onto weights trained for other places; a global average pools them wherever they are
+        *([variant("gap_head", base, head="gap_dense_dropout")] if today.head != "gap_dense_dropout" else []),
     ]
 
 
@@ -150,7 +154,7 @@ def main():
         shift = summary.iloc[0]
         shift = {k: (float(v) if isinstance(v, float) else v) for k, v in shift.items()}
         rows.append({"recipe": recipe, "seed": experiment.train.seed, "image_size": experiment.image_size,
-                     "views": experiment.views,
+                     "head": experiment.head, "views": experiment.views,
                      "border": experiment.border, "zoom": experiment.augmentation.zoom,
                      "label_smoothing": experiment.train.label_smoothing,
                      "weight_decay": experiment.train.weight_decay, "epochs_head": experiment.train.epochs_head,

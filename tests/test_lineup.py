@@ -53,7 +53,10 @@ def test_recipe_comparison_changes_one_idea_at_a_time_from_todays_recipe():
     assert cnn["zoom_border"].border == 0.08 and cnn["zoom_border"].augmentation.zoom == 0.25
     assert cnn["larger"].image_size == 160 and all(e.image_size == 128 for n, e in cnn.items() if n != "larger")
     assert dataclasses.replace(cnn["larger"], name="today", image_size=128) == cnn["today"]  # only the size
+    assert cnn["today"].head == "flatten_dense_dropout"
+    assert dataclasses.replace(cnn["gap_head"], name="today", head="flatten_dense_dropout") == cnn["today"]
     dense = {e.name: e for e in module.recipes("densenet121", "gap_dense_dropout", 224, 12, 12)}
+    assert "gap_head" not in dense  # its head pools already: the variant would repeat today's recipe
     assert not dense["today"].augment and dense["today"].views == 0 and dense["today"].train.unfreeze_last == 12
     assert dense["views1_regularized_border"].border == 0.08 and dense["views2_regularized"].views == 2
 
