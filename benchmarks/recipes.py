@@ -30,6 +30,7 @@ import pandas as pd  # noqa: E402
 from pneumonet.experiment import Experiment, prepare_catalog, run_experiment  # noqa: E402
 from pneumonet.io import read_json, write_csv, write_text  # noqa: E402
 from pneumonet.lineup import cnn_baseline  # noqa: E402
+from pneumonet.models.heads import get_head  # noqa: E402
 from pneumonet.pipelines import Augment  # noqa: E402
 from pneumonet.robustness import run_shift_benchmark  # noqa: E402
 from pneumonet.training import TrainConfig  # noqa: E402
@@ -78,8 +79,9 @@ def recipes(backbone, head, image_size, unfreeze_last, epochs, smoke=False):
         # finer detail: 1.25x today's resolution (the CNN's 128 px to 160 px), same recipe otherwise
         variant("larger", base, size=round(image_size * 1.25)),
         # a Flatten head (the CNN's) gives every position its own weights, so framing shifts (crop, pad) move
-        # features onto weights trained for other places; a global average pools them wherever they are
-        *([variant("gap_head", base, head="gap_dense_dropout")] if today.head != "gap_dense_dropout" else []),
+        # features onto weights trained for other places; a global average pools them wherever they are (only
+        # for a head that flattens: a pooled one would repeat today's recipe)
+        *([variant("gap_head", base, head="gap_dense_dropout")] if get_head(today.head).pooling == "flatten" else []),
     ]
 
 
