@@ -8,6 +8,15 @@ import tempfile
 from pathlib import Path
 
 
+def _permissions(base):
+    """``base`` (0o666 for a file, 0o777 for a folder) less the process umask: what ``open``/``mkdir`` would give.
+
+    ``tempfile`` creates private files (0o600) and folders (0o700); results others should read must not stay so."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return base & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path beside ``path``; move it over ``path`` only if the block succeeds."""
@@ -17,6 +26,7 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _permissions(0o666))
         os.replace(tmp, path)  # atomic on POSIX and Windows when on the same file system
     finally:
         if os.path.exists(tmp):
@@ -42,6 +52,7 @@ def staged_dir(final, overwrite=False):
     refuse_if_taken()
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    os.chmod(staging, _permissions(0o777))
     try:
         yield staging
         refuse_if_taken()

@@ -3,7 +3,7 @@
 Each main job writes into a staging folder and swaps it in as its results folder only when every notebook has
 run, so a failed or interrupted job never damages earlier results. By default every job gets a new folder,
 ``runs/main-<time>`` (``runs/demo-<time>`` for the demo); the results committed in ``results/`` are replaced
-only on purpose: ``--results results --overwrite``.
+only on purpose: ``--results results/main --overwrite``.
 """
 
 import os

@@ -61,3 +61,18 @@ def test_staged_folder_refuses_a_folder_that_appeared_meanwhile(tmp_path):
     assert _tree(final) == {"other.txt": b"another job's result"}
     kept = [p for p in tmp_path.iterdir() if p.name != "results"]
     assert [p.name.split("-")[0] for p in kept] == ["results.failed"] and _tree(kept[0]) == {"new.txt": b"new"}
+
+
+def test_written_files_and_swapped_folders_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)  # tempfile alone would leave 0o600 files and 0o700 folders: unreadable to the group
+    try:
+        target = write_json(tmp_path / "metrics.json", {"ok": 1})
+        with staged_dir(tmp_path / "results") as staging:
+            (staging / "a.txt").write_text("a")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "results").stat().st_mode) == 0o755

@@ -60,7 +60,10 @@ def write_ensemble(results_dir, members, name="ensemble", n_boot=1000, seed=0):
 
 def paired_tests(results_dir, runs, against):
     """McNemar (accuracy at each run's own threshold) and DeLong (AUC) of every run against ``against``, on
-    the same test images. ``runs``: {name: metrics record}. Returns a DataFrame, one row per run."""
+    the same test images. ``runs``: {name: metrics record}. Returns a DataFrame, one row per run, with the
+    DeLong p-values also adjusted for the number of comparisons in the table (Benjamini-Hochberg)."""
+    from scipy.stats import false_discovery_control
+
     base = read_predictions(results_dir, against).query("subset == 'test'").reset_index(drop=True)
     rows = []
     for name, record in runs.items():
@@ -70,7 +73,10 @@ def paired_tests(results_dir, runs, against):
         if not frame["path"].equals(base["path"]):
             continue  # evaluated on other images (another data folder): not comparable pair by pair
         rows.append(paired_row(name, frame, record["threshold"], against, base, runs[against]["threshold"]))
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if len(table):  # several comparisons against one model: one of them below 0.05 by chance is likely
+        table["DeLong p (BH)"] = false_discovery_control(table["DeLong p"], method="bh")
+    return table
 
 
 def paired_row(name, frame, threshold, against, base, base_threshold):
