@@ -67,7 +67,8 @@ def robustness_table(rows):
                                          zip(rows["clean_specificity"], rows["shifted_specificity"])],
         "sensitivity clean -> shifted": [f"{a:.3f} -> {b:.3f}" for a, b in
                                          zip(rows["clean_sensitivity"], rows["shifted_sensitivity"])]})
-    return table.to_markdown(index=False)
+    # tabulate would read "0.650" back as a number and print 0.65
+    return table.to_markdown(index=False, disable_numparse=True)
 
 
 def model_lines(record):

@@ -65,6 +65,16 @@ def test_model_card_states_what_was_measured(real_run):
         assert phrase in text
 
 
+def test_model_card_keeps_three_decimals_of_round_values():
+    from pneumonet.model_card import robustness_table
+
+    rows = pd.DataFrame([{"split": "val", "n_images": 40, "clean_auc": 0.98, "robust_auc": 0.9, "worst_auc": 0.65,
+                          "worst_shift": "noise 3", "clean_specificity": 0.9, "shifted_specificity": 0.5,
+                          "clean_sensitivity": 1.0, "shifted_sensitivity": 0.95}])
+    row = robustness_table(rows).splitlines()[-1]
+    assert "| 0.650 " in row and "| 0.980 " in row and "0.900 -> 0.500" in row  # tabulate printed 0.65, 0.98
+
+
 def test_model_card_without_shift_benchmark_and_refusals(real_run, tmp_path):
     from pneumonet.model_card import model_card, write_model_card
 
