@@ -538,7 +538,7 @@ def build_parser(train_defaults=None):
 
 
 def main(argv=None):
-    """The ``pneumonet`` command: returns the exit status (2, with one line naming the problem, on bad input)."""
+    """The ``pneumonet`` command: returns the exit status (2, with one line naming the problem, on bad input; 130 on Ctrl-C)."""
     from pneumonet import quiet_tensorflow
     from pneumonet.errors import PneumonetError
 
@@ -561,7 +561,10 @@ def main(argv=None):
         text = str(exc)
         message = text.splitlines()[0] if text else type(exc).__name__
         print(f"pneumonet {args.command}: {_cli_spelling(message, args.command_parser)}", file=sys.stderr)
-        return 2
+        return 130 if getattr(exc, "interrupted", False) else 2
+    except KeyboardInterrupt:  # Ctrl-C: one line, and the shell's usual status for it, not a traceback
+        print(f"pneumonet {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

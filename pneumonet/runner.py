@@ -19,8 +19,9 @@ from pneumonet.progress import NotebookProgress, duration
 NOTEBOOKS = ("01_data_exploration", "02_cnn_baseline", "03_transfer_learning", "04_gradcam",
              "05_results_analysis")
 SMOKE_ENV = "PNEUMONET_SMOKE"
-# the kernel's own start-up warnings (a local kernel on loopback) say nothing to a pneumonet user
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+# The kernel's own log says nothing to a pneumonet user: start-up warnings (a local kernel on loopback), and on
+# Ctrl-C a traceback from the reply it could not send to the closing papermill. A cell's error is in the notebook.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 RUNS_ROOT = "runs"
 
 
@@ -30,7 +31,11 @@ class NotebookFailed(PneumonetError):
     def __init__(self, notebook, error):
         self.notebook = notebook
         self.where = None  # set by main_job: the folder that keeps the executed notebooks
-        if not hasattr(error, "ename"):  # nbclient's DeadKernelError: killed, or out of memory; no cell raised
+        # Ctrl-C reaches papermill (KeyboardInterrupt) or, first, the kernel's running cell (ename)
+        self.interrupted = isinstance(error, KeyboardInterrupt) or getattr(error, "ename", "") == "KeyboardInterrupt"
+        if self.interrupted:
+            reason = " was interrupted (Ctrl-C)"
+        elif not hasattr(error, "ename"):  # nbclient's DeadKernelError: killed, or out of memory; no cell raised
             reason = ": its kernel died (killed, or out of memory)"
         else:
             reason = (f" failed in cell {error.exec_count}: {error.ename}: "
@@ -102,7 +107,7 @@ def run_notebooks(data_dir, results_dir, parameters=None, notebooks=NOTEBOOKS, k
                                        kernel_name=kernel_name, cwd=str(notebooks_dir()), progress_bar=False,
                                        extra_arguments=KERNEL_ARGUMENTS,
                                        stdout_file=NotebookProgress(log, f"[pneumonet run]   {name[:2]}"))
-        except (papermill.PapermillExecutionError, DeadKernelError) as exc:
+        except (papermill.PapermillExecutionError, DeadKernelError, KeyboardInterrupt) as exc:
             raise NotebookFailed(name, exc) from None
         timings[name] = round(time.time() - start, 1)
         log(f"[pneumonet run] {name} done in {duration(timings[name])}")

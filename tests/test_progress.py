@@ -54,3 +54,36 @@ def test_a_killed_notebook_kernel_ends_in_one_line():
     failed.where = "runs/.main.partial-x"
     assert str(failed) == ("notebook 03_transfer_learning: its kernel died (killed, or out of memory) (executed "
                            "notebooks kept in runs/.main.partial-x)")
+
+
+def test_ctrl_c_ends_the_main_job_in_one_line_and_keeps_its_partial_folder(synthetic_root, tmp_path, monkeypatch,
+                                                                           capsys):
+    papermill = pytest.importorskip("papermill")
+    from pneumonet.cli import main
+
+    def interrupted(source, output, **kwargs):  # Ctrl-C while the second notebook runs
+        if "02_" in source:
+            raise KeyboardInterrupt
+        os.makedirs(os.path.dirname(output), exist_ok=True)
+        open(output, "w").close()
+
+    monkeypatch.setattr(papermill, "execute_notebook", interrupted)
+    final = tmp_path / "results"
+    assert main(["run", "--data", str(synthetic_root), "--results", str(final)]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("pneumonet run: notebook 02_cnn_baseline was interrupted (Ctrl-C)")
+    # synthetic data: the job's folder is results/demo, and its partial output stays beside it
+    kept = [p for p in final.iterdir() if p.name.startswith("demo.failed-")]
+    assert len(kept) == 1 and str(kept[0]) in err[0]
+    assert (kept[0] / "notebooks" / "01_data_exploration.ipynb").exists() and not (final / "demo").exists()
+
+
+def test_ctrl_c_in_any_other_command_is_one_line(monkeypatch, capsys):
+    import pneumonet.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_cmd_export", interrupted)
+    assert cli.main(["export", "--model", "runs/x/model.keras"]) == 130
+    assert capsys.readouterr().err.strip() == "pneumonet export: interrupted"
