@@ -8,6 +8,7 @@ robust and worst AUC per run and split). Recipes are compared on the **val** row
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pneumonet.data import subset
@@ -43,8 +44,9 @@ def run_shift_benchmark(results_dir, catalog, runs=None, n_per_split=64, severit
             images, labels, _ = load_arrays(sample, size, cache_dir=cache_dir, progress=False)
             frame = evaluate_shifts(model, images, labels, meta.get("threshold", 0.5), shifts=shifts,
                                     severities=severities, seed=seed)
-            frames.append(frame.assign(run=run, split=split, n_images=len(labels)))
-            summary.append({"run": run, "split": split, "n_images": len(labels), **robust_summary(frame)})
+            counts = {"n_images": len(labels), "n_normal": int((np.asarray(labels) == 0).sum())}
+            frames.append(frame.assign(run=run, split=split, **counts))
+            summary.append({"run": run, "split": split, **counts, **robust_summary(frame)})
         row = summary[-len(splits)]
         log(f"[robustness] {run} ({row['split']}): AUC clean {row['clean_auc']:.3f}, robust {row['robust_auc']:.3f}, "
             f"worst {row['worst_auc']:.3f} ({row['worst_shift']})")

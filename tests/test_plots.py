@@ -1,6 +1,7 @@
 """One rule for every figure: it returns what it drew with ``.figure_`` and ``.ax_``, like scikit-learn's Displays."""
 
 import matplotlib
+import matplotlib.pyplot
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,6 +9,12 @@ import pytest
 from pneumonet import plots
 
 matplotlib.use("Agg")
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    matplotlib.pyplot.close("all")
 
 
 def _record(rng):
@@ -80,3 +87,34 @@ def test_robustness_figure_has_a_clean_column_first():
                            for s, v in (("none", 0), ("gamma", 1), ("blur", 1))])
     ax = plots.plot_robustness(shifts).ax_[1]  # the bottom panel carries the shared x labels
     assert [t.get_text() for t in ax.get_xticklabels()] == ["clean", "gamma", "blur"]
+
+
+def test_figures_show_the_numbers_their_notes_name():
+    # the deletion figure shows the noise-filled image and the confidence limit its verdict is about
+    deletion = {"fractions": [0, 0.5, 1], "gradcam": [0.9, 0.5, 0.2], "random": [0.9, 0.8, 0.7], "passed": False,
+                "reason": "noise-filled images read as confident pneumonia", "confident": 0.9,
+                "degraded_probability": {"mean_filled": 0.7, "noise_filled": 0.93}}
+    ax = plots.plot_deletion(deletion).ax_
+    labels = ax.get_legend_handles_labels()[1]
+    assert "all pixels noise (P = 0.93)" in labels and any(label.startswith("confident pneumonia (P >= 0.9)")
+                                                            for label in labels)
+    # specificity under shift says how few normals it counts
+    shifts = pd.DataFrame([{"run": "a", "split": "val", "shift": s, "severity": v, "auc": 0.9, "specificity": 0.8,
+                            "n_images": 40, "n_normal": 20} for s, v in (("none", 0), ("gamma", 1))])
+    assert "20 normal images: steps of 0.05" in plots.plot_robustness(shifts).ax_[1].get_ylabel()
+    # each bar carries its count: a 16-image subset beside thousands is otherwise invisible
+    catalog = pd.DataFrame({"subset": ["train"] * 300 + ["official_val"] * 16,
+                            "class_name": ["NORMAL", "PNEUMONIA"] * 158})
+    ax = plots.plot_class_distribution(catalog).ax_
+    assert sorted(t.get_text() for t in ax.texts) == ["150", "150", "8", "8"]
+
+
+def test_roc_inset_keeps_an_operating_point_just_outside_the_corner():
+    rng = np.random.default_rng(2)
+    y = np.repeat([0, 1], 100)
+    # every pneumonia above every normal; 15 normals just under them, so a threshold of 0.55 has FPR 0.15
+    normal = np.concatenate([0.5 * rng.random(85), 0.55 + 0.04 * rng.random(15)])
+    ax = plots.plot_roc(y, np.concatenate([normal, 0.6 + 0.4 * rng.random(100)]), threshold=0.55).ax_
+    marker = next(line for line in ax.lines if len(line.get_xdata()) == 1)
+    assert marker.get_label() == "threshold 0.550" and marker.get_xdata()[0] == pytest.approx(0.15)
+    assert ax.child_axes[0].get_xlim()[1] > 0.15

@@ -82,4 +82,4 @@ def deletion_curves(model, images, cams=None, layer=None, class_index=1, steps=1
     return {"fractions": fractions.tolist(), "gradcam": curves["gradcam"].tolist(),
             "random": curves["random"].tolist(), "auc_gradcam": area["gradcam"], "auc_random": area["random"],
             "area_between": area["random"] - area["gradcam"], "degraded_probability": degraded,
-            "passed": not reasons, "reason": "; ".join(reasons) or "passed"}
+            "confident": confident, "passed": not reasons, "reason": "; ".join(reasons) or "passed"}

@@ -36,7 +36,12 @@ def zoom_roc_corner(ax, lines):
     for line in lines:
         inset.plot(line.get_xdata(), line.get_ydata(), color=line.get_color(), linestyle=line.get_linestyle(),
                    marker=line.get_marker(), drawstyle=line.get_drawstyle())
-    inset.set(xlim=(0, ZOOM_BELOW), ylim=(1 - ZOOM_BELOW, 1.005))
+    # an operating point just outside the corner widens it (up to 3 times), so the marker is not cut off
+    right, bottom = ZOOM_BELOW, 1 - ZOOM_BELOW
+    for x, y in ((m.get_xdata()[0], m.get_ydata()[0]) for m in lines if len(m.get_xdata()) == 1):
+        if x <= 3 * ZOOM_BELOW and y >= 1 - 3 * ZOOM_BELOW:
+            right, bottom = max(right, x * 1.15), min(bottom, y - 0.15 * (1 - y))
+    inset.set(xlim=(0, right), ylim=(bottom, 1.005))
     inset.set_title("top-left corner, magnified", fontsize=8)
     inset.tick_params(labelsize=7)
     inset.grid(alpha=0.3)
@@ -57,7 +62,7 @@ def plot_roc(y_true, y_prob, name=None, threshold=None, zoom=True, ax=None):
         y_true, y_pred = np.asarray(y_true).astype(int), np.asarray(y_prob) >= threshold
         tpr = y_pred[y_true == 1].mean()
         fpr = y_pred[y_true == 0].mean()
-        lines += ax.plot(fpr, tpr, "o", color=display.line_.get_color(), label=f"threshold {threshold:.2f}")
+        lines += ax.plot(fpr, tpr, "o", color=display.line_.get_color(), label=f"threshold {threshold:.3f}")
     ax.legend(fontsize=8)
     if zoom:
         zoom_roc_corner(ax, lines)
@@ -178,10 +183,18 @@ def plot_deletion(deletion, name=None, ax=None):
     ax = one_axes(ax, (6.5, 4.5))
     ax.plot(deletion["fractions"], deletion["gradcam"], "-o", label="hottest pixels first (Grad-CAM)")
     ax.plot(deletion["fractions"], deletion["random"], "-s", label="random pixels")
+    # the strict check's other degraded image: all pixels replaced by noise (all by the mean is the curves' end)
+    noise = deletion.get("degraded_probability", {}).get("noise_filled")
+    if noise is not None:
+        ax.plot([deletion["fractions"][-1]], [noise], "X", color="tab:red", markersize=9,
+                label=f"all pixels noise (P = {noise:.2f})")
+    if deletion.get("confident") is not None:
+        ax.axhline(deletion["confident"], color="tab:red", linestyle=":", linewidth=1,
+                   label=f"confident pneumonia (P >= {deletion['confident']:g}): degraded images must stay below")
     ax.set(xlabel="fraction of pixels replaced by the image mean", ylabel="mean P(PNEUMONIA)", ylim=(-0.02, 1.02),
            title=f"Deletion check{f', {name}' if name else ''}: {'passed' if deletion['passed'] else 'FAILED'}")
     if not deletion["passed"]:
         ax.text(0.02, 0.02, deletion["reason"], transform=ax.transAxes, fontsize=8, wrap=True, va="bottom")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=9)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8)
     ax.grid(alpha=0.3)
     return drawn(ax)
