@@ -38,6 +38,7 @@ benchmarks: setup
 	$(PY) benchmarks/pipeline.py --data $(DATA)
 	$(PY) benchmarks/fast_phase1.py
 	$(PY) benchmarks/fast_phase1.py --backbone vgg16 --images 256 --skip-keras-fit
+	$(PY) benchmarks/bootstrap.py
 	$(PY) benchmarks/gradcam_speed.py
 
 # "Open in Colab" badges in every notebook and README.md, from the repository's public GitHub URL

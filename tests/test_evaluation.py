@@ -238,3 +238,29 @@ def test_compile_for_label_smoothing_and_weight_decay():
     assert float(model.loss(y, p)) > 0.3  # smoothed targets 0.9 / 0.1: a perfect 1 / 0 is penalised
     compile_for(model, 1e-3)
     assert type(model.optimizer) is keras.optimizers.Adam and float(model.loss(y, p)) < 1e-3
+
+
+def test_intervals_at_several_thresholds_match_one_threshold_at_a_time():
+    from pneumonet.evaluation.bootstrap import bootstrap_intervals
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 120)
+    p = np.clip(0.35 * y + 0.65 * rng.random(120), 0, 1)
+    patients = rng.integers(0, 50, 120)
+    together = bootstrap_intervals(y, p, [0.3, 0.5, 0.7], groups=patients, n_boot=50, seed=4)
+    assert together == [bootstrap_ci(y, p, t, groups=patients, n_boot=50, seed=4) for t in (0.3, 0.5, 0.7)]
+    assert together[0]["fn"]["value"] < together[2]["fn"]["value"]  # each threshold keeps its own decisions
+
+
+def test_counted_metrics_equal_scikit_learn_including_empty_classes():
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(5)
+    for y in (rng.integers(0, 2, 40), np.zeros(40, int), np.ones(40, int)):
+        p = rng.random(40)
+        for threshold in (0.0, 0.5, 1.01):
+            m, decided = binary_metrics(y, p, threshold), (p >= threshold).astype(int)
+            assert [m[k] for k in ("tn", "fp", "fn", "tp")] == list(skm.confusion_matrix(y, decided,
+                                                                                           labels=[0, 1]).ravel())
+            expected = skm.f1_score(y, decided, zero_division=np.nan)
+            assert m["f1"] == expected or (np.isnan(m["f1"]) and np.isnan(expected))

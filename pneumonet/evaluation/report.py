@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pneumonet.data.catalog import SUBTYPES
-from pneumonet.evaluation.bootstrap import bootstrap_ci
+from pneumonet.evaluation.bootstrap import bootstrap_ci, bootstrap_intervals
 from pneumonet.evaluation.calibration import apply_temperature, calibration_summary, fit_temperature
 from pneumonet.evaluation.metrics import binary_metrics, classification_report, positive_probability
 from pneumonet.evaluation.multiclass import SUBTYPE_COLUMNS, subtype_table
@@ -32,19 +32,21 @@ def evaluate_predictions(val, test, threshold_method="youden", target_sensitivit
     groups = test["patient_id"].to_numpy() if "patient_id" in test else None
     temperature = fit_temperature(val["label"], val["prob"])
     calibrated = apply_temperature(test["prob"], temperature)
+    at_threshold, at_half, at_target = bootstrap_intervals(test["label"], test["prob"],
+                                                           [threshold, 0.5, at_sensitivity], groups,
+                                                           n_boot=n_boot, seed=seed)
     return {
         "threshold": threshold,
         "threshold_method": threshold_method if threshold_method != "sensitivity"
         else f"sensitivity>={target_sensitivity}",
         "threshold_chosen_on": "val",
         "val": binary_metrics(val["label"], val["prob"], threshold),
-        "test": bootstrap_ci(test["label"], test["prob"], threshold, groups, n_boot=n_boot, seed=seed),
-        "test_at_0.5": bootstrap_ci(test["label"], test["prob"], 0.5, groups, n_boot=n_boot, seed=seed),
+        "test": at_threshold,
+        "test_at_0.5": at_half,
         # operating points: a clinical sensitivity target set on val, and 0.5 on temperature-scaled probabilities
         "target_sensitivity": target_sensitivity,
         "threshold_at_target_sensitivity": at_sensitivity,
-        "test_at_target_sensitivity": bootstrap_ci(test["label"], test["prob"], at_sensitivity, groups,
-                                                   n_boot=n_boot, seed=seed),
+        "test_at_target_sensitivity": at_target,
         "test_at_0.5_calibrated": bootstrap_ci(test["label"], calibrated, 0.5, groups, n_boot=n_boot, seed=seed),
         "test_report": classification_report(test["label"], test["prob"], threshold),
         "calibration": calibration_summary(test["label"], test["prob"]),
