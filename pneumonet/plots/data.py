@@ -87,11 +87,13 @@ def plot_image_sizes(inspected, column=None, ax=None):
     # one label per size, not per group: groups of the same size sit on the same point
     by_size = sizes.groupby(["width", "height"])
     totals = by_size["images"].sum()
+    middle = sum(ax.get_xlim()) / 2
     for (width, height), total in totals[totals >= 0.01 * totals.sum()].nlargest(3).items():
         counts = by_size.get_group((width, height)).sort_values("images", ascending=False)
         parts = ", ".join(f"{n:,} {group}" for group, n in zip(counts[column], counts["images"]))
+        left = width >= middle  # the label runs towards the wider side, so it stays inside the axes
         ax.annotate(f"{int(width)}x{int(height)}: {parts}", (width, height), textcoords="offset points",
-                    xytext=(10, 10), fontsize=8)
+                    xytext=(-10 if left else 10, 10), ha="right" if left else "left", fontsize=8)
     ax.set(title=f"Image sizes by {column}", xlabel="width (px)", ylabel="height (px)")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the axes: points sit anywhere
     return drawn(ax)
