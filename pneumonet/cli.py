@@ -538,7 +538,8 @@ def build_parser(train_defaults=None):
 
 
 def main(argv=None):
-    """The ``pneumonet`` command: returns the exit status (2, with one line naming the problem, on bad input; 130 on Ctrl-C)."""
+    """The ``pneumonet`` command: returns the exit status (2, with one line naming the problem, on bad input;
+    130 on Ctrl-C)."""
     from pneumonet import quiet_tensorflow
     from pneumonet.errors import PneumonetError
 

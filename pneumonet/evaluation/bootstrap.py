@@ -6,9 +6,9 @@ Images of one patient are correlated; resampling images would make intervals too
 import numpy as np
 import pandas as pd
 
-from pneumonet.evaluation.metrics import binary_metrics, ranking_metrics, threshold_metrics
+from pneumonet.evaluation.metrics import (RANKING_METRICS, binary_metrics, ranking_metrics,
+                                         threshold_metrics)
 
-RANKING_METRICS = ("loss", "roc_auc", "pr_auc")
 INTERVAL_METRICS = ("accuracy", "loss", "precision", "recall", "sensitivity", "specificity", "f1", "roc_auc",
                     "pr_auc", "fn", "fp")
 
@@ -42,12 +42,13 @@ def bootstrap_intervals(y_true, y_prob, thresholds, groups=None, n_boot=1000, se
         raise ValueError(f"n_boot must be an integer of at least 2 (1000 is usual). Received: n_boot={n_boot!r}")
     y_true, y_prob = np.asarray(y_true), np.asarray(y_prob)
     thresholds = [float(t) for t in thresholds]
-    ranked = [name for name in metric_names if name in RANKING_METRICS]
+    ranked = any(name in RANKING_METRICS for name in metric_names)
     draws = [{name: [] for name in metric_names} for _ in thresholds]
     for index in bootstrap_samples(len(y_true), groups, n_boot, seed):
-        shared = ranking_metrics(y_true[index], y_prob[index]) if ranked else {}
+        y, p = y_true[index], y_prob[index]
+        shared = ranking_metrics(y, p) if ranked else {}
         for threshold, drawn in zip(thresholds, draws):
-            values = {**threshold_metrics(y_true[index], y_prob[index], threshold), **shared}
+            values = {**threshold_metrics(y, p, threshold), **shared}
             for name in metric_names:
                 drawn[name].append(values[name])
     alpha = (1 - level) / 2
@@ -55,7 +56,7 @@ def bootstrap_intervals(y_true, y_prob, thresholds, groups=None, n_boot=1000, se
     n_groups = int(len(set(groups))) if groups is not None else int(len(y_true))
     results = []
     for threshold, drawn in zip(thresholds, draws):
-        point = binary_metrics(y_true, y_prob, threshold)
+        point = binary_metrics(y_true, y_prob, threshold)  # checks the shapes too
         out = {}
         for name in metric_names:
             values = np.asarray(drawn[name], dtype=np.float64)

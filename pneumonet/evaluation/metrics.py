@@ -22,6 +22,9 @@ def positive_probability(outputs):
     raise ValueError(f"expected (N,), (N, 1), (N, 2) or (N, 3) outputs. Received: shape={outputs.shape}")
 
 
+RANKING_METRICS = ("loss", "roc_auc", "pr_auc")  # what ranking_metrics returns: the same at every threshold
+
+
 def ranking_metrics(y_true, y_prob):
     """The metrics that do not depend on a threshold: log loss, ROC AUC and average precision (scikit-learn)."""
     y_true = np.asarray(y_true).astype(int)

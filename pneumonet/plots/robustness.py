@@ -25,10 +25,10 @@ def plot_robustness(frame, split="val", axes=None):
                       capsize=0.1, ax=ax)
         if len(clean):  # one band from the worst to the best clean value, instead of one line per run
             ax.axhspan(clean[metric].min(), clean[metric].max(), color="0.85", zorder=0)
-        ax.set(ylabel=label, xlabel="")
         if metric == "specificity" and "n_normal" in frame and len(frame):  # few normals: coarse steps
             normals = int(frame["n_normal"].iloc[0])
-            ax.set_ylabel(f"{label}\n({normals} normal images: steps of {1 / max(normals, 1):.2g})")
+            label += f"\n({normals} normal images: steps of {1 / max(normals, 1):.2g})"
+        ax.set(ylabel=label, xlabel="")
         ax.grid(axis="y", alpha=0.3)
         ax.get_legend().remove()
     handles, labels = axes[0].get_legend_handles_labels()
