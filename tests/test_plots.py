@@ -55,6 +55,25 @@ def test_every_plot_returns_its_figure_and_axes(drawings):
     assert np.shape(drawings["comparisons"].ax_) == (3,) and np.shape(drawings["grid"].ax_) == (1, 2)
 
 
+def test_calibration_points_are_labelled_with_their_image_counts():
+    y = np.array([0, 0, 0, 1, 0, 1, 1, 1, 1, 1])
+    p = np.array([0.01, 0.05, 0.08, 0.15, 0.55, 0.58, 0.95, 0.97, 0.99, 1.0])  # bins 0.0, 0.1, 0.5 and 0.9 only
+    assert plots.evaluation.calibration_counts(p).tolist() == [3, 1, 2, 4]  # empty bins dropped, edges as sklearn's
+    display = plots.plot_calibration(y, p)
+    labels = [(t.get_text(), t.xy) for t in display.ax_.texts]
+    assert [text for text, _ in labels] == ["3", "1", "2", "4"]
+    assert np.allclose([xy for _, xy in labels], np.column_stack([display.prob_pred, display.prob_true]))
+
+
+def test_pr_axis_starts_below_the_chance_level_it_draws():
+    y = np.array([0] * 30 + [1] * 70)
+    p = np.where(y == 1, 0.6, 0.4) + np.linspace(0, 0.3, 100)
+    display = plots.plot_pr(y, p)
+    assert np.allclose(display.chance_level_.get_ydata(), 0.7)  # the share of PNEUMONIA
+    low, high = display.ax_.get_ylim()
+    assert np.isclose(low, 0.65) and high > 1 and min(display.line_.get_ydata()) >= low
+
+
 def test_roc_corner_is_magnified_only_when_the_curves_live_there():
     rng = np.random.default_rng(1)
     y = np.repeat([0, 1], 100)

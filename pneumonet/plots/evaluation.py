@@ -70,19 +70,38 @@ def plot_roc(y_true, y_prob, name=None, threshold=None, zoom=True, ax=None):
 
 
 def plot_pr(y_true, y_prob, name=None, ax=None):
-    """Precision-recall curve labelled with its average precision to three decimals; returns the
-    ``PrecisionRecallDisplay``."""
+    """Precision-recall curve labelled with its average precision to three decimals, with the chance level (the
+    share of PNEUMONIA, which is also the curve's precision at full recall); the precision axis starts just below
+    it, so a curve near the top is not squeezed into the upper edge. Returns the ``PrecisionRecallDisplay``."""
     ax = one_axes(ax, (4.5, 4))
-    display = PrecisionRecallDisplay.from_predictions(y_true, y_prob, name=name, ax=ax)
+    display = PrecisionRecallDisplay.from_predictions(y_true, y_prob, name=name, ax=ax, plot_chance_level=True)
     display.line_.set_label(f"{name + ' ' if name else ''}(AP {display.average_precision:.3f})")
+    chance = display.prevalence_pos_label
+    display.chance_level_.set_label(f"chance level (share of PNEUMONIA {chance:.2f})")
+    ax.set_ylim(max(0.0, chance - 0.05), 1.01)
+    ax.set_aspect("auto")  # the Display's square box would shrink the panel to the new y range
     ax.legend(fontsize=8)
     return display
 
 
+def calibration_counts(y_prob, n_bins=10):
+    """Images per non-empty bin of a uniform ``n_bins`` reliability curve, in the order of scikit-learn's
+    ``calibration_curve`` points (same bin edges, empty bins dropped as it drops them)."""
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    counts = np.bincount(np.searchsorted(edges[1:-1], np.asarray(y_prob, float)), minlength=n_bins)
+    return counts[counts > 0]
+
+
 def plot_calibration(y_true, y_prob, name=None, n_bins=10, ax=None):
-    """Reliability curve over ``n_bins`` bins; returns the ``CalibrationDisplay``."""
+    """Reliability curve over ``n_bins`` bins, each point labelled with its number of images (a bin of three images
+    can sit far from the diagonal by chance alone). Returns the ``CalibrationDisplay``."""
     ax = one_axes(ax, (4.5, 4))
-    return CalibrationDisplay.from_predictions(y_true, y_prob, n_bins=n_bins, name=name, ax=ax)
+    display = CalibrationDisplay.from_predictions(y_true, y_prob, n_bins=n_bins, name=name, ax=ax)
+    for x, y, n in zip(display.prob_pred, display.prob_true, calibration_counts(y_prob, n_bins)):
+        right = x > 0.85  # near the right edge the label goes to the left of its point, inside the axes
+        ax.annotate(f"{n}", (x, y), textcoords="offset points", xytext=(-5 if right else 5, -11), fontsize=7,
+                    color="0.3", ha="right" if right else "left")
+    return display
 
 
 def plot_evaluation(y_true, y_prob, threshold, name, split="test", axes=None):
@@ -99,8 +118,9 @@ def plot_evaluation(y_true, y_prob, threshold, name, split="test", axes=None):
     axes[2].legend(loc="lower left", fontsize=8)
     plot_calibration(y_true, y_prob, name=name, ax=axes[3])
     # after the Display, which writes its own "(Positive class: 1)" labels
-    axes[3].set(xlabel="mean predicted P(PNEUMONIA)", ylabel="fraction PNEUMONIA", title="Calibration")
-    axes[3].legend(loc="upper left", fontsize=8, framealpha=0.9)
+    axes[3].set(xlabel="mean predicted P(PNEUMONIA)", ylabel="fraction PNEUMONIA",
+                title="Calibration (numbers: images per bin)")
+    axes[3].legend(loc="best", fontsize=8, framealpha=0.9)  # clear of the points, above or below the diagonal
     axes[0].figure.suptitle(f"{name} on the {split} split ({len(y_true)} images; threshold chosen on validation)")
     return drawn(axes)
 
@@ -154,8 +174,9 @@ def plot_model_comparisons(runs, metrics=("roc_auc", "sensitivity", "specificity
         frame = {"model": names, **{k: [runs[n][key][metric][k] for n in names] for k in ("value", "low", "high")}}
         plot_model_comparison(frame, metric=metric, ax=ax)
     order = ", ordered by validation AUC (best at the top)" if by_val else ""
+    # each panel's axis spans only its intervals (an AUC axis may run from 0.98 to 1): read the tick labels
     axes[0].figure.suptitle(f"Models on the {key} split at each model's validation threshold: 95% patient "
-                            f"bootstrap intervals{order}")
+                            f"bootstrap intervals{order}\n(each axis is zoomed to the intervals it shows)")
     return drawn(axes)
 
 
