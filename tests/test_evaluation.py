@@ -216,9 +216,12 @@ def test_ensemble_averages_calibrated_members_and_is_evaluated_like_a_model(tmp_
     assert set(tests["model"]) == {"a", "ensemble"}
     assert tests.set_index("model").loc["a", "AUC difference"] < 0  # a is the weaker scorer
     # Benjamini-Hochberg over the two comparisons: the smaller p doubled, the larger kept (never below it)
-    low, high = sorted(tests["DeLong p"])
-    adjusted = dict(zip(tests["DeLong p"], tests["DeLong p (BH)"]))
-    assert np.isclose(adjusted[low], min(1.0, min(2 * low, high))) and np.isclose(adjusted[high], high)
+    for test in ("McNemar", "DeLong"):
+        low, high = sorted(tests[f"{test} p"])
+        adjusted = dict(zip(tests[f"{test} p"], tests[f"{test} p (BH)"]))
+        assert np.isclose(adjusted[low], min(1.0, min(2 * low, high))) and np.isclose(adjusted[high], high), test
+    assert list(tests.columns) == ["model", "against", "McNemar p", "McNemar p (BH)", "AUC difference", "DeLong p",
+                                   "DeLong p (BH)"]
 
     other = {"a": frames["a"], "c": frames["b"].assign(path=frames["b"]["path"] + "x")}
     with pytest.raises(ValueError, match="same images"):

@@ -60,8 +60,8 @@ def write_ensemble(results_dir, members, name="ensemble", n_boot=1000, seed=0):
 
 def paired_tests(results_dir, runs, against):
     """McNemar (accuracy at each run's own threshold) and DeLong (AUC) of every run against ``against``, on
-    the same test images. ``runs``: {name: metrics record}. Returns a DataFrame, one row per run, with the
-    DeLong p-values also adjusted for the number of comparisons in the table (Benjamini-Hochberg)."""
+    the same test images. ``runs``: {name: metrics record}. Returns a DataFrame, one row per run, with both
+    tests' p-values also adjusted for the number of comparisons in the table (Benjamini-Hochberg)."""
     from scipy.stats import false_discovery_control
 
     base = read_predictions(results_dir, against).query("subset == 'test'").reset_index(drop=True)
@@ -75,7 +75,9 @@ def paired_tests(results_dir, runs, against):
         rows.append(paired_row(name, frame, record["threshold"], against, base, runs[against]["threshold"]))
     table = pd.DataFrame(rows)
     if len(table):  # several comparisons against one model: one of them below 0.05 by chance is likely
-        table["DeLong p (BH)"] = false_discovery_control(table["DeLong p"], method="bh")
+        for test in ("McNemar", "DeLong"):
+            table.insert(table.columns.get_loc(f"{test} p") + 1, f"{test} p (BH)",
+                         false_discovery_control(table[f"{test} p"], method="bh"))
     return table
 
 
