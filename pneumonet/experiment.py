@@ -24,7 +24,7 @@ from pneumonet.models.registry import get_backbone
 from pneumonet.pipelines import Augment, load_arrays
 from pneumonet.pipelines.views import add_views
 from pneumonet.progress import duration, time_left
-from pneumonet.training import TrainConfig, train_from_scratch, train_two_phase
+from pneumonet.training import TrainConfig, loss_floor, train_from_scratch, train_two_phase
 from pneumonet.runs import CHECKPOINTS, FIGURES, MODEL, SIGNATURE, claim_run, new_run_dir, write_run
 
 
@@ -171,7 +171,7 @@ def _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boo
                                                                         for f in frames.values()))),
                               "model_file": model_path.name, "model_sha256": file_sha256(model_path),
                               "scaling": scaling.record() if scaling is not None else None})
-    write_figures(run_dir, result.history, test_pred, experiment.name)
+    write_figures(run_dir, result.history, test_pred, experiment.name, experiment.train.label_smoothing)
     write_model_card(run_dir)  # written again with the shift figures once the benchmark has run (notebook 05)
     return record
 
@@ -256,23 +256,27 @@ def _config(experiment, model):
     return config
 
 
-def write_figures(run_dir, history, test_pred, name):
+def write_figures(run_dir, history, test_pred, name, label_smoothing=0.0):
     """A trained run's own figures in ``run_dir/figures`` (``evaluation.png`` is written with every run by
     ``runs.write_run``): ``training_curves.png`` (both phases, the kept epoch marked) and, for a three-class run,
     ``subtypes.png``, its 3 x 3 confusion matrix on test.
 
     Args:
         history: the ``TrainResult.history`` frame; test_pred: the ``prediction_frame`` of test; name: the run
-            name for titles and legends.
+            name for titles and legends; label_smoothing: the run's, so the loss axis names the floor it sets.
     """
     import matplotlib.pyplot as plt
 
     from pneumonet.plots import plot_history
 
     figures = Path(run_dir) / FIGURES
+    three = "p_normal" in test_pred
     # Keras' AUC of a softmax is the micro-average: the three one-against-the-rest problems pooled
-    labels = {"auc": "ROC AUC (micro-average, 3 classes)"} if "p_normal" in test_pred else None
-    save_figure(plot_history(history, name=name, labels=labels).figure_, figures / "training_curves.png")
+    labels = {"auc": "ROC AUC (micro-average, 3 classes)"} if three else {}
+    if label_smoothing:  # smoothed targets: the loss cannot reach 0, so runs with and without are not comparable
+        floor = loss_floor(label_smoothing, 3 if three else 2)
+        labels["loss"] = f"cross-entropy loss (label smoothing {label_smoothing:g}: at least {floor:.3f})"
+    save_figure(plot_history(history, name=name, labels=labels or None).figure_, figures / "training_curves.png")
     if SUBTYPE_COLUMNS[0] in test_pred:  # a three-class model: its own confusion matrix
         from sklearn.metrics import ConfusionMatrixDisplay
 

@@ -62,6 +62,19 @@ def setup(data_dir=None, results_dir=DEFAULT_RESULTS, profile=None, smoke=False,
                    weights=None if smoke else weights)
 
 
+def rounded(frame, digits=3):
+    """``frame`` with its float cells rounded as Python's ``f"{x:.3f}"`` rounds them, so a table agrees with the
+    text and the summary tables beside it: 385 / 400 = 0.9625 shows as 0.963 (pandas' ``round`` rounds half to
+    even on the scaled value and shows 0.962)."""
+    return frame.map(lambda value: round(float(value), digits) if isinstance(value, float) else value)
+
+
+def percent(value, decimals=1):
+    """``value`` (a fraction) as a percentage that agrees with the three-decimal tables: 0.9625 is 96.3%, as
+    0.963 is (``f"{0.9625:.1%}"`` gives 96.2%)."""
+    return f"{round(float(value), decimals + 2) * 100:.{decimals}f}%"
+
+
 # -- "Open in Colab" badges, written from the repository's public URL ---------------------------------------------
 COLAB_BADGE_TAG = "colab-badge"
 REPO_LINE = re.compile(r'^(\s*repo = os\.environ\.get\("PNEUMONET_REPO")[^)]*\)', re.M)

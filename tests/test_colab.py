@@ -42,3 +42,15 @@ def test_bad_repository_is_one_line_and_writes_nothing(capsys):
     assert main(["--repository", "not-a-url"]) == 2
     assert "Received: repository='not-a-url'" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in notebooks_dir().glob("*.ipynb")} == before
+
+
+def test_notebook_tables_and_text_round_a_tie_the_same_way():
+    import pandas as pd
+
+    from pneumonet.notebook import percent, rounded
+
+    sensitivity = 385 / 400  # 0.9625: pandas' round gives 0.962, the summary tables' f"{x:.3f}" 0.963
+    table = rounded(pd.DataFrame({"model": ["a"], "sensitivity": [sensitivity], "fn": [15]}))
+    assert table.loc[0, "sensitivity"] == 0.963 and table.loc[0, "model"] == "a" and table.loc[0, "fn"] == 15
+    assert f"{sensitivity:.3f}" == "0.963" and percent(sensitivity) == "96.3%"  # text, tables and summary agree
+    assert percent(0.0625) == "6.2%" and f"{0.0625:.3f}" == "0.062"  # an exact binary tie: both half to even

@@ -243,6 +243,35 @@ def test_compile_for_label_smoothing_and_weight_decay():
     assert type(model.optimizer) is keras.optimizers.Adam and float(model.loss(y, p)) < 1e-3
 
 
+def test_loss_floor_is_the_smoothed_loss_of_a_perfect_model_and_named_on_the_loss_axis(tmp_path, monkeypatch):
+    import keras
+    import matplotlib.image
+
+    from pneumonet.experiment import write_figures
+    from pneumonet.training import loss_floor
+
+    for classes, loss in ((2, keras.losses.BinaryCrossentropy(label_smoothing=0.1)),
+                          (3, keras.losses.CategoricalCrossentropy(label_smoothing=0.1))):
+        targets = np.array([[1.0], [0.0]]) if classes == 2 else np.eye(3)
+        smoothed = targets * 0.9 + 0.1 / classes  # the best a model can answer against smoothed targets
+        assert np.isclose(loss_floor(0.1, classes), float(loss(targets, smoothed)), atol=1e-5)
+        assert float(loss(targets, np.clip(smoothed + 0.02, 0, 1))) > loss_floor(0.1, classes)
+    assert loss_floor(0.0) == 0.0
+
+    history = pd.DataFrame({"epoch": [1, 2], "phase": [1, 1], "loss": [0.5, 0.4], "val_loss": [0.5, 0.45],
+                            "auc": [0.8, 0.9], "val_auc": [0.8, 0.85]})
+    import pneumonet.plots
+
+    seen, original = {}, pneumonet.plots.plot_history
+    monkeypatch.setattr(pneumonet.plots, "plot_history",
+                        lambda history, name=None, labels=None: seen.update(labels=labels) or original(history, name=name, labels=labels))
+    write_figures(tmp_path, history, pd.DataFrame({"prob": [0.5]}), "m", label_smoothing=0.1)
+    assert seen["labels"]["loss"] == "cross-entropy loss (label smoothing 0.1: at least 0.199)"
+    write_figures(tmp_path, history, pd.DataFrame({"prob": [0.5]}), "m")
+    assert seen["labels"] is None  # no smoothing: the default label
+    assert matplotlib.image.imread(tmp_path / "figures" / "training_curves.png").ndim == 3
+
+
 def test_intervals_at_several_thresholds_match_one_threshold_at_a_time():
     from pneumonet.evaluation.bootstrap import bootstrap_intervals
 

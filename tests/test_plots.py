@@ -63,6 +63,8 @@ def test_calibration_points_are_labelled_with_their_image_counts():
     labels = [(t.get_text(), t.xy) for t in display.ax_.texts]
     assert [text for text, _ in labels] == ["3", "1", "2", "4"]
     assert np.allclose([xy for _, xy in labels], np.column_stack([display.prob_pred, display.prob_true]))
+    offsets = [t.xyann for t in display.ax_.texts]  # neighbours on opposite sides: crowded bins do not overprint
+    assert all(np.sign(a[1]) != np.sign(b[1]) for a, b in zip(offsets, offsets[1:]))
 
 
 def test_pr_axis_starts_below_the_chance_level_it_draws():
@@ -72,6 +74,16 @@ def test_pr_axis_starts_below_the_chance_level_it_draws():
     assert np.allclose(display.chance_level_.get_ydata(), 0.7)  # the share of PNEUMONIA
     low, high = display.ax_.get_ylim()
     assert np.isclose(low, 0.65) and high > 1 and min(display.line_.get_ydata()) >= low
+
+
+def test_image_sizes_draw_small_groups_on_top_of_large_ones_at_the_same_size():
+    inspected = pd.DataFrame({"subset": ["train"] * 6 + ["val"] * 3 + ["test"] * 2 + ["train"],
+                              "width": [224] * 11 + [900], "height": [224] * 11 + [700]})
+    points = plots.plot_image_sizes(inspected).ax_.collections[0]
+    drawn_sizes = points.get_sizes()
+    assert len(drawn_sizes) == 4 and list(drawn_sizes) == sorted(drawn_sizes, reverse=True)  # the last drawn is on top
+    assert [t.get_text() for t in plots.plot_image_sizes(inspected).ax_.get_legend().get_texts()][1:4] == \
+        ["test", "train", "val"]
 
 
 def test_roc_corner_is_magnified_only_when_the_curves_live_there():
@@ -117,6 +129,8 @@ def test_figures_show_the_numbers_their_notes_name():
     labels = ax.get_legend_handles_labels()[1]
     assert "all pixels noise (P = 0.93)" in labels and any(label.startswith("confident pneumonia (P >= 0.9)")
                                                             for label in labels)
+    limit = next(line for line in ax.lines if line.get_label().startswith("confident"))
+    assert limit.get_xdata()[0] >= 0.5  # drawn over the fully degraded end only, not over the clean images
     # specificity under shift says how few normals it counts
     shifts = pd.DataFrame([{"run": "a", "split": "val", "shift": s, "severity": v, "auc": 0.9, "specificity": 0.8,
                             "n_images": 40, "n_normal": 20} for s, v in (("none", 0), ("gamma", 1))])

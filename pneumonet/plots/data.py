@@ -82,8 +82,10 @@ def plot_image_sizes(inspected, column=None, ax=None):
     ax = one_axes(ax, (6, 4))
     column = column or _grouping(inspected)
     sizes = inspected.dropna(subset=["width", "height"]).groupby([column, "width", "height"]).size()
-    sizes = sizes.rename("images").reset_index()
-    sns.scatterplot(data=sizes, x="width", y="height", hue=column, size="images", sizes=(15, 400), alpha=0.6, ax=ax)
+    # largest first, so a smaller group of the same size is drawn on top of a larger one, not hidden under it
+    sizes = sizes.rename("images").reset_index().sort_values("images", ascending=False, kind="stable")
+    sns.scatterplot(data=sizes, x="width", y="height", hue=column, hue_order=sorted(sizes[column].unique()),
+                    size="images", sizes=(15, 400), alpha=0.6, ax=ax)
     # one label per size, not per group: groups of the same size sit on the same point
     by_size = sizes.groupby(["width", "height"])
     totals = by_size["images"].sum()

@@ -97,10 +97,11 @@ def plot_calibration(y_true, y_prob, name=None, n_bins=10, ax=None):
     can sit far from the diagonal by chance alone). Returns the ``CalibrationDisplay``."""
     ax = one_axes(ax, (4.5, 4))
     display = CalibrationDisplay.from_predictions(y_true, y_prob, n_bins=n_bins, name=name, ax=ax)
-    for x, y, n in zip(display.prob_pred, display.prob_true, calibration_counts(y_prob, n_bins)):
-        right = x > 0.85  # near the right edge the label goes to the left of its point, inside the axes
-        ax.annotate(f"{n}", (x, y), textcoords="offset points", xytext=(-5 if right else 5, -11), fontsize=7,
-                    color="0.3", ha="right" if right else "left")
+    for i, (x, y, n) in enumerate(zip(display.prob_pred, display.prob_true, calibration_counts(y_prob, n_bins))):
+        # neighbours alternate below-right and above-left of their points, so crowded high bins do not overprint
+        below = i % 2 == 0
+        ax.annotate(f"{n}", (x, y), textcoords="offset points", xytext=(4, -11) if below else (-4, 6), fontsize=7,
+                    color="0.3", ha="left" if below else "right")
     return display
 
 
@@ -209,9 +210,9 @@ def plot_deletion(deletion, name=None, ax=None):
     if noise is not None:
         ax.plot([deletion["fractions"][-1]], [noise], "X", color="tab:red", markersize=9,
                 label=f"all pixels noise (P = {noise:.2f})")
-    if deletion.get("confident") is not None:
-        ax.axhline(deletion["confident"], color="tab:red", linestyle=":", linewidth=1,
-                   label=f"confident pneumonia (P >= {deletion['confident']:g}): degraded images must stay below")
+    if deletion.get("confident") is not None:  # over the fully degraded end only: the clean start may sit above it
+        ax.axhline(deletion["confident"], xmin=0.8, color="tab:red", linestyle=":", linewidth=1.5,
+                   label=f"confident pneumonia (P >= {deletion['confident']:g}): fully degraded images must stay below")
     ax.set(xlabel="fraction of pixels replaced by the image mean", ylabel="mean P(PNEUMONIA)", ylim=(-0.02, 1.02),
            title=f"Deletion check{f', {name}' if name else ''}: {'passed' if deletion['passed'] else 'FAILED'}")
     if not deletion["passed"]:

@@ -84,6 +84,17 @@ def targets_for(model, labels):
     return keras.utils.to_categorical(labels, units).astype("float32")
 
 
+def loss_floor(label_smoothing, n_classes=2):
+    """The lowest cross-entropy ``compile_for``'s loss can reach with ``label_smoothing``: the entropy of the
+    smoothed targets (Keras moves each one-hot target towards 1 / ``n_classes``), 0 without smoothing. With 0.1
+    and two classes the targets are 0.05 / 0.95 and the floor is 0.199: a loss curve cannot go below it."""
+    import numpy as np
+
+    high = 1 - label_smoothing + label_smoothing / n_classes
+    low = label_smoothing / n_classes
+    return float(-(high * np.log(high) + (n_classes - 1) * low * np.log(low))) if label_smoothing else 0.0
+
+
 def compile_for(model, learning_rate, steps_per_execution=1, label_smoothing=0.0, weight_decay=0.0):
     """Compile ``model`` for pneumonet's training: Adam (AdamW with ``weight_decay``), cross-entropy with optional
     ``label_smoothing``, AUC and accuracy; ``steps_per_execution`` batches per backend call."""
