@@ -263,8 +263,12 @@ def test_loss_floor_is_the_smoothed_loss_of_a_perfect_model_and_named_on_the_los
     import pneumonet.plots
 
     seen, original = {}, pneumonet.plots.plot_history
-    monkeypatch.setattr(pneumonet.plots, "plot_history",
-                        lambda history, name=None, labels=None: seen.update(labels=labels) or original(history, name=name, labels=labels))
+
+    def spy(history, name=None, labels=None):  # records the axis labels write_figures asks for
+        seen["labels"] = labels
+        return original(history, name=name, labels=labels)
+
+    monkeypatch.setattr(pneumonet.plots, "plot_history", spy)
     write_figures(tmp_path, history, pd.DataFrame({"prob": [0.5]}), "m", label_smoothing=0.1)
     assert seen["labels"]["loss"] == "cross-entropy loss (label smoothing 0.1: at least 0.199)"
     write_figures(tmp_path, history, pd.DataFrame({"prob": [0.5]}), "m")
