@@ -263,7 +263,7 @@ def write_figures(run_dir, history, test_pred, name, label_smoothing=0.0):
 
     Args:
         history: the ``TrainResult.history`` frame; test_pred: the ``prediction_frame`` of test; name: the run
-            name for titles and legends; label_smoothing: the run's, so the loss axis names the floor it sets.
+            name for titles and legends; label_smoothing: the run's, so the loss panel shows the floor it sets.
     """
     import matplotlib.pyplot as plt
 
@@ -272,11 +272,11 @@ def write_figures(run_dir, history, test_pred, name, label_smoothing=0.0):
     figures = Path(run_dir) / FIGURES
     three = "p_normal" in test_pred
     # Keras' AUC of a softmax is the micro-average: the three one-against-the-rest problems pooled
-    labels = {"auc": "ROC AUC (micro-average, 3 classes)"} if three else {}
-    if label_smoothing:  # smoothed targets: the loss cannot reach 0, so runs with and without are not comparable
-        floor = loss_floor(label_smoothing, 3 if three else 2)
-        labels["loss"] = f"cross-entropy loss (label smoothing {label_smoothing:g}: at least {floor:.3f})"
-    save_figure(plot_history(history, name=name, labels=labels or None).figure_, figures / "training_curves.png")
+    labels = {"auc": "ROC AUC (micro-average, 3 classes)"} if three else None
+    # smoothed targets: the loss cannot reach 0, so runs with and without smoothing are not comparable
+    floor = loss_floor(label_smoothing, 3 if three else 2) if label_smoothing else None
+    save_figure(plot_history(history, name=name, labels=labels, loss_floor=floor).figure_,
+                figures / "training_curves.png")
     if SUBTYPE_COLUMNS[0] in test_pred:  # a three-class model: its own confusion matrix
         from sklearn.metrics import ConfusionMatrixDisplay
 

@@ -264,15 +264,17 @@ def test_loss_floor_is_the_smoothed_loss_of_a_perfect_model_and_named_on_the_los
 
     seen, original = {}, pneumonet.plots.plot_history
 
-    def spy(history, name=None, labels=None):  # records the axis labels write_figures asks for
-        seen["labels"] = labels
-        return original(history, name=name, labels=labels)
+    def spy(history, name=None, labels=None, loss_floor=None):  # records what write_figures draws
+        seen["drawn"] = original(history, name=name, labels=labels, loss_floor=loss_floor)
+        return seen["drawn"]
 
     monkeypatch.setattr(pneumonet.plots, "plot_history", spy)
     write_figures(tmp_path, history, pd.DataFrame({"prob": [0.5]}), "m", label_smoothing=0.1)
-    assert seen["labels"]["loss"] == "cross-entropy loss (label smoothing 0.1: at least 0.199)"
+    floor = [line for line in seen["drawn"].ax_[0].lines if line.get_label().startswith("lowest possible loss")]
+    assert len(floor) == 1 and np.allclose(floor[0].get_ydata(), loss_floor(0.1))
+    assert floor[0].get_label() == "lowest possible loss 0.199 (label smoothing)"
     write_figures(tmp_path, history, pd.DataFrame({"prob": [0.5]}), "m")
-    assert seen["labels"] is None  # no smoothing: the default label
+    assert not [line for line in seen["drawn"].ax_[0].lines if line.get_label().startswith("lowest")]
     assert matplotlib.image.imread(tmp_path / "figures" / "training_curves.png").ndim == 3
 
 
