@@ -270,14 +270,14 @@ def write_figures(run_dir, history, test_pred, name, label_smoothing=0.0):
     from pneumonet.plots import plot_history
 
     figures = Path(run_dir) / FIGURES
-    three = "p_normal" in test_pred
+    three = SUBTYPE_COLUMNS[0] in test_pred  # per-class probabilities: a three-class run
     # Keras' AUC of a softmax is the micro-average: the three one-against-the-rest problems pooled
     labels = {"auc": "ROC AUC (micro-average, 3 classes)"} if three else None
-    # smoothed targets: the loss cannot reach 0, so runs with and without smoothing are not comparable
-    floor = loss_floor(label_smoothing, 3 if three else 2) if label_smoothing else None
+    # smoothed targets: the loss cannot reach 0 (the floor is 0 without smoothing, and then not drawn)
+    floor = loss_floor(label_smoothing, 3 if three else 2)
     save_figure(plot_history(history, name=name, labels=labels, loss_floor=floor).figure_,
                 figures / "training_curves.png")
-    if SUBTYPE_COLUMNS[0] in test_pred:  # a three-class model: its own confusion matrix
+    if three:  # a three-class model: its own confusion matrix
         from sklearn.metrics import ConfusionMatrixDisplay
 
         predicted = test_pred[list(SUBTYPE_COLUMNS)].to_numpy().argmax(axis=1)

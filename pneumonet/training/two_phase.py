@@ -88,8 +88,6 @@ def loss_floor(label_smoothing, n_classes=2):
     """The lowest cross-entropy ``compile_for``'s loss can reach with ``label_smoothing``: the entropy of the
     smoothed targets (Keras moves each one-hot target towards 1 / ``n_classes``), 0 without smoothing. With 0.1
     and two classes the targets are 0.05 / 0.95 and the floor is 0.199: a loss curve cannot go below it."""
-    import numpy as np
-
     high = 1 - label_smoothing + label_smoothing / n_classes
     low = label_smoothing / n_classes
     return float(-(high * np.log(high) + (n_classes - 1) * low * np.log(low))) if label_smoothing else 0.0
