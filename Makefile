@@ -30,9 +30,10 @@ test-jax: setup
 		tests/test_plots.py tests/test_classical.py tests/test_search.py
 
 # The main job: the five notebooks on real data (DATA=..., WEIGHTS=... folder), or the demo when there is none.
-# Each job writes a new runs/main-<time>/; RESULTS=results/main OVERWRITE=1 refreshes the committed results instead.
+# Each job writes a new runs/main-<time>/; RESULTS=results/main OVERWRITE=1 refreshes the committed results instead;
+# SMOKE=1 runs it tiny (one epoch, small images, no pretrained weights) into runs/smoke-<time>/: a check that all runs.
 main: setup
-	$(VENV)/bin/pneumonet run $(if $(wildcard $(DATA)),--data $(DATA)) $(if $(wildcard $(WEIGHTS)),--weights-dir $(WEIGHTS)) $(if $(RESULTS),--results $(RESULTS)) $(if $(OVERWRITE),--overwrite)
+	$(VENV)/bin/pneumonet run $(if $(wildcard $(DATA)),--data $(DATA)) $(if $(wildcard $(WEIGHTS)),--weights-dir $(WEIGHTS)) $(if $(RESULTS),--results $(RESULTS)) $(if $(OVERWRITE),--overwrite) $(if $(SMOKE),--smoke)
 
 benchmarks: setup
 	$(PY) benchmarks/pipeline.py --data $(DATA)

@@ -34,7 +34,7 @@ from pneumonet.models.registry import get_backbone
 from pneumonet.models.weights import resolve_weights
 from pneumonet.pipelines import load_arrays
 from pneumonet.pipelines.cache import cache_key, default_cache_dir
-from pneumonet.runs import METRICS, PREDICTIONS, claim_run, new_run_dir, write_run
+from pneumonet.runs import METRICS, PREDICTIONS, check_run_name, claim_run, new_run_dir, write_run
 
 CLASSIFIERS = ("svm", "logreg")
 FEATURE_LAYER = "head_gap"  # the global average pooling every "gap_*" head starts with
@@ -179,7 +179,7 @@ def run_classical(catalog, results_dir, backbone="densenet121", classifier="svm"
     record, which also holds the seconds spent on features (decoding, backbone, cache reads) and on the search.
     """
     _check_classifier(classifier)
-    name = name or f"{backbone}_{classifier}"
+    name = check_run_name(name or f"{backbone}_{classifier}")
     with claim_run(Path(results_dir) / name):
         new_run_dir(results_dir, name, overwrite=overwrite, create=False)  # refuse to clobber, first
         start = time.time()

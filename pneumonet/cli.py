@@ -1,22 +1,31 @@
-"""The ``pneumonet`` command: data, train, evaluate, predict, run. ``pneumonet COMMAND --help`` for each."""
+"""The ``pneumonet`` command (``DESCRIPTION``); ``pneumonet COMMAND --help`` for each."""
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
 from pathlib import Path
+
+DESCRIPTION = ("pneumonia detection on chest X-rays: data, train, evaluate, robustness, predict, classical, search, "
+               "stack, demo, export, run (the main job). `pneumonet COMMAND --help` for each.")
 
 
 def _cmd_data(args):
     from pneumonet.data import assign_subsets, build_catalog, inspect_images, summarize, write_synthetic_dataset
 
     if args.synthetic:
-        path = write_synthetic_dataset(args.synthetic, image_size=args.synthetic_size, seed=args.seed)
+        target = Path(args.synthetic)
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):  # never mixed into other files
+            raise FileExistsError(f"--synthetic {target} exists and is not an empty folder; name a new folder")
+        path = write_synthetic_dataset(target, image_size=args.synthetic_size, seed=args.seed)
         print(f"wrote a synthetic data set to {path}")
         return 0
     catalog = assign_subsets(inspect_images(build_catalog(args.data)), val_fraction=args.val_fraction,
                              seed=args.seed)
+    if args.output and Path(args.output).exists() and not args.overwrite:  # checked before printing anything
+        raise FileExistsError(f"--output {args.output} exists; pass --overwrite to replace it")
     summary = summarize(catalog)
     for key in ("counts", "subtypes", "patients", "modes"):
         print(f"\n== {key} ==\n{summary[key]}")
@@ -122,6 +131,8 @@ def _cmd_predict(args):
     from pneumonet.evaluation import positive_probability
     from pneumonet.models import check_against_record, input_size, load_model
 
+    if args.gradcam and Path(args.gradcam).exists() and not args.overwrite:  # before any work is printed
+        raise FileExistsError(f"--gradcam {args.gradcam} exists; pass --overwrite to replace it")
     model, meta = load_model(args.model)
     mismatch = check_against_record(args.model)
     if mismatch:
@@ -147,8 +158,6 @@ def _cmd_predict(args):
             print(json.dumps({"image": path, "p_pneumonia": round(float(p), 4), "threshold": round(threshold, 4),
                               "decision": "PNEUMONIA" if p >= threshold else "NORMAL", "class": names[d]}))
         if args.gradcam:
-            if Path(args.gradcam).exists() and not args.overwrite:
-                raise FileExistsError(f"--gradcam {args.gradcam} exists; pass --overwrite to replace it")
             from pneumonet.explain import gradcam
             from pneumonet.io import save_figure
             from pneumonet.plots import plot_gradcam_grid
@@ -167,6 +176,9 @@ def _cmd_robustness(args):
     from pneumonet.plots import plot_robustness
     from pneumonet.robustness import run_shift_benchmark
 
+    written = Path(args.results) / "robustness.csv"
+    if written.exists() and not args.overwrite:  # minutes of work: replaced only on purpose
+        raise FileExistsError(f"{written} exists; pass --overwrite to replace the shift benchmark")
     catalog = prepare_catalog(args.data, val_fraction=args.val_fraction, seed=args.seed, progress=False)
     frame, summary = run_shift_benchmark(args.results, catalog, runs=args.runs, n_per_split=args.n_images,
                                          severities=tuple(args.severities), cache_dir=args.cache_dir)
@@ -307,6 +319,8 @@ def _number(kind, low=None, high=None, low_open=False):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}")
+        if not math.isfinite(value):  # float("nan") and float("inf") parse, and mean nothing here
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
         if low is not None and (value <= low if low_open else value < low) or high is not None and value > high:
             bounds = (f"{'above' if low_open else 'at least'} {low}" if high is None
                       else f"in {'(' if low_open else '['}{low}, {high}]")
@@ -334,7 +348,7 @@ def _backbone_options(p):
     """--weights, --weights-dir, --image-size: how a backbone is built."""
     p.add_argument("--weights", type=_weights, default="imagenet", help="imagenet, none, or a weights file")
     p.add_argument("--weights-dir", help="folder with <backbone>_notop.weights.h5 ($PNEUMONET_WEIGHTS)")
-    p.add_argument("--image-size", type=_number(int, 16), default=224)
+    p.add_argument("--image-size", type=_number(int, 16, 4096), default=224)
 
 
 def _scaling_options(p, profile_only=False):
@@ -378,13 +392,14 @@ def build_parser(train_defaults=None):
     from pneumonet.models.heads import HEADS
     from pneumonet.models.registry import BACKBONES
 
-    parser = _Parser(prog="pneumonet", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="pneumonet", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def common(p, split=True):
+    def common(p, split=True, data_help=""):
         p.add_argument("--data", default=None, help="data folder (Kaggle layout); default $PNEUMONET_DATA or "
-                                                    "data/chest_xray")
-        p.add_argument("--seed", type=int, default=42)
+                                                    "data/chest_xray" + data_help)
+        p.add_argument("--seed", type=_number(int, 0, 2**32 - 1), default=42,
+                       help="seed of the split, training and sampling (default 42)")
         if split:  # the patient-level validation split; a command reading trained runs needs the runs' value
             p.add_argument("--val-fraction", type=_number(float, 0, 0.5, low_open=True), default=0.2,
                            help="share of the training patients held out for validation (default 0.2)")
@@ -392,11 +407,12 @@ def build_parser(train_defaults=None):
     p = sub.add_parser("data", help="catalog summary and the patient-level validation split")
     common(p)
     p.add_argument("--output", help="write the catalog (with subsets) to this CSV")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     p.add_argument("--synthetic", metavar="DIR", help="write a synthetic data set to DIR instead")
     p.add_argument("--synthetic-size", type=_number(int, 16), default=64)
     p.set_defaults(func=_cmd_data)
 
-    p = sub.add_parser("train", help="train and evaluate one model into results/<name>/")
+    p = sub.add_parser("train", help="train and evaluate one model into RESULTS/NAME/ (default runs/<backbone>/)")
     common(p)
     p.add_argument("--backbone", required=True, choices=sorted(BACKBONES), metavar="BACKBONE",
                    help=f"one of: {', '.join(sorted(BACKBONES))}")
@@ -447,6 +463,7 @@ def build_parser(train_defaults=None):
     p.add_argument("--n-images", type=_number(int, 2), default=64, help="images per split, half of each class")
     p.add_argument("--severities", type=int, nargs="+", default=[1, 2, 3], choices=(1, 2, 3))
     p.add_argument("--cache-dir")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier benchmark in --results")
     p.set_defaults(func=_cmd_robustness)
 
     p = sub.add_parser("predict", help="probability and decision for images with a saved .keras model")
@@ -519,15 +536,17 @@ def build_parser(train_defaults=None):
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("run", help="the main job: the five notebooks in order (demo when no data)")
-    common(p, split=False)
+    common(p, split=False, data_help="; with none found, the demo on generated images (or --download)")
     p.add_argument("--results", help="results folder (default: a new runs/main-<time>); an existing one is "
                                      "replaced only with --overwrite, and only once every notebook has run")
-    p.add_argument("--weights-dir")
-    p.add_argument("--cache-dir")
-    p.add_argument("--pipeline", choices=("fast", "classic"))
-    p.add_argument("--backbones", nargs="+")
-    p.add_argument("--n-boot", type=_number(int, 2))
-    p.add_argument("--smoke", action="store_true", help="tiny images, one epoch, no pretrained weights")
+    p.add_argument("--weights-dir", help="folder with <backbone>_notop.weights.h5 ($PNEUMONET_WEIGHTS)")
+    p.add_argument("--cache-dir", help="decoded-image cache (default $PNEUMONET_CACHE or ~/.cache/pneumonet)")
+    p.add_argument("--pipeline", choices=("fast", "classic"), help="input pipeline of the notebooks (default fast)")
+    p.add_argument("--backbones", nargs="+", choices=sorted(BACKBONES), metavar="BACKBONE",
+                   help="transfer backbones to train (default: the profile's line-up)")
+    p.add_argument("--n-boot", type=_number(int, 2), help="bootstrap resamples for the intervals (default 1000)")
+    p.add_argument("--smoke", action="store_true", help="tiny images, one epoch, no pretrained weights: a check "
+                                                        "that everything runs, into runs/smoke-<time>/")
     p.add_argument("--overwrite", action="store_true", help="replace the results folder when the job succeeds")
     p.add_argument("--download", action="store_true", help="download the data with kagglehub when missing")
     _scaling_options(p, profile_only=True)

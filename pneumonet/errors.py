@@ -32,3 +32,7 @@ class DataUnavailableError(PneumonetError, RuntimeError):
 
 class CheckpointError(PneumonetError, RuntimeError):
     """An interrupted run cannot be resumed exactly: its checkpoint is inconsistent, or the arguments differ."""
+
+
+class TrainingDiverged(PneumonetError, RuntimeError):
+    """The training loss became NaN or infinite: the learning rate is too high for this model and data."""

@@ -16,7 +16,7 @@ from pneumonet.data import assign_subsets, build_catalog, drop_unreadable, inspe
 from pneumonet.data.catalog import SUBTYPES
 from pneumonet.evaluation import evaluate_predictions, evaluate_subtypes, prediction_frame
 from pneumonet.evaluation.multiclass import SUBTYPE_COLUMNS
-from pneumonet.errors import CheckpointError, WeightsUnavailableError
+from pneumonet.errors import CheckpointError, DataLayoutError, WeightsUnavailableError
 from pneumonet.io import read_json, save_figure, write_json
 from pneumonet.model_card import write_model_card
 from pneumonet.models import build_model, file_sha256, save_model
@@ -25,7 +25,8 @@ from pneumonet.pipelines import Augment, load_arrays
 from pneumonet.pipelines.views import add_views
 from pneumonet.progress import duration, time_left
 from pneumonet.training import TrainConfig, loss_floor, train_from_scratch, train_two_phase
-from pneumonet.runs import CHECKPOINTS, FIGURES, MODEL, SIGNATURE, claim_run, new_run_dir, write_run
+from pneumonet.runs import (CHECKPOINTS, FIGURES, MODEL, SIGNATURE, check_run_name, claim_run, new_run_dir,
+                            write_run)
 
 
 TARGETS = ("binary", "subtype")
@@ -50,6 +51,7 @@ class Experiment:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
     def __post_init__(self):
+        check_run_name(self.name)
         if self.augment_on not in ("model", "pipeline"):
             raise ValueError(f"augment_on must be 'model' or 'pipeline'. Received: augment_on={self.augment_on!r}")
         if self.pipeline not in ("fast", "classic"):
@@ -130,11 +132,14 @@ def run_experiment(experiment, catalog, results_dir, weights_dir=None, cache_dir
 def _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boot, overwrite, verbose,
                  threshold_method, resume, scaling):
     start = time.time()
-    new_run_dir(results_dir, experiment.name, overwrite=overwrite, create=False)  # refuse to clobber, first
+    new_run_dir(results_dir, experiment.name, overwrite=overwrite, create=False,  # refuse to clobber, first
+                allow_interrupted=True)  # check_resume decides about an interrupted run
+    check_subsets(catalog)
     signature = run_signature(experiment, catalog)
     check_resume(Path(results_dir) / experiment.name / CHECKPOINTS, signature, resume, overwrite)
     model = experiment.build(weights_dir)
-    run_dir = new_run_dir(results_dir, experiment.name, overwrite=overwrite)  # only once the model exists
+    run_dir = new_run_dir(results_dir, experiment.name, overwrite=overwrite,  # only once the model exists
+                          allow_interrupted=True)
     write_json(run_dir / CHECKPOINTS / SIGNATURE, signature)
     size = (experiment.image_size, experiment.image_size)
     frames = {name: subset(catalog, name) for name in ("train", "val", "test")}
@@ -174,6 +179,17 @@ def _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boo
     write_figures(run_dir, result.history, test_pred, experiment.name, experiment.train.label_smoothing)
     write_model_card(run_dir)  # written again with the shift figures once the benchmark has run (notebook 05)
     return record
+
+
+def check_subsets(catalog):
+    """Refuse, before anything is trained, a catalog whose validation or test subset cannot be scored: no readable
+    image of one class (a data folder with only ``train/``, or a test folder whose images are all unreadable)."""
+    for name in ("train", "val", "test"):
+        counts = subset(catalog, name)["label"].value_counts()
+        if name != "train" and not (counts.get(0, 0) and counts.get(1, 0)) or counts.sum() == 0:
+            folder = "train (the validation split is carved out of it)" if name != "test" else "test"
+            raise DataLayoutError(f"the {name} subset has {counts.get(0, 0)} readable NORMAL and {counts.get(1, 0)} "
+                                  f"PNEUMONIA images: it needs both classes; check the data folder's {folder}")
 
 
 def run_signature(experiment, catalog):

@@ -3,6 +3,7 @@
 import argparse
 import dataclasses
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -23,6 +24,12 @@ class Session:
     in_colab: bool
     smoke: bool
     weights: object     # "imagenet", None (smoke) or a weights file
+    synthetic: bool = False  # generated images (the demo), not patients
+
+    @property
+    def toy(self):
+        """True for a smoke run or generated data: the numbers show that the code runs, nothing about X-rays."""
+        return self.smoke or self.synthetic
 
 
 def colab_results_dir(roots=None):
@@ -35,9 +42,10 @@ def colab_results_dir(roots=None):
 
 def setup(data_dir=None, results_dir=DEFAULT_RESULTS, profile=None, smoke=False, weights="imagenet"):
     """Prepare a notebook: silence TensorFlow's start-up lines, resolve the data (argument, ``$PNEUMONET_DATA``,
-    ``data/chest_xray``, then a kagglehub download in Colab), create the results folder, pick the profile
-    (the GPU one when Keras sees a GPU). In Colab the default results folder moves to Drive (when mounted) or
-    /content. Smoke runs use no pretrained weights. Returns a ``Session``."""
+    ``data/chest_xray`` here or in the repository, then a kagglehub download in Colab), create the results folder,
+    pick the profile (the GPU one when Keras sees a GPU). In Colab the default results folder moves to Drive (when
+    mounted) or /content. Smoke runs use no pretrained weights; a smoke run or generated data is announced as such,
+    so that its numbers are not read as findings. Returns a ``Session``."""
     quiet_tensorflow()
     import warnings
 
@@ -49,17 +57,34 @@ def setup(data_dir=None, results_dir=DEFAULT_RESULTS, profile=None, smoke=False,
     warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
 
     from pneumonet.data import resolve_data_dir
+    from pneumonet.data.download import DATA_ENV
+    from pneumonet.data.synthetic import is_synthetic
+    from pneumonet.errors import DataUnavailableError
     from pneumonet.scaling import choose_profile
 
     pd.set_option("display.width", 160)
     pd.set_option("display.max_columns", 30)
     in_colab = "google.colab" in sys.modules
-    data = resolve_data_dir(data_dir, download=in_colab)
+    try:
+        data = resolve_data_dir(data_dir, download=in_colab)
+    except DataUnavailableError:
+        if data_dir or os.environ.get(DATA_ENV) or in_colab:  # a named folder, or the download: said as it is
+            raise
+        raise DataUnavailableError(  # said in a notebook's terms: there is no --data here
+            f"no data folder found: set data_dir = \"/path/to/chest_xray\" in the parameters cell, set {DATA_ENV} "
+            "before starting Jupyter, or put the Kaggle download in the repository's data/chest_xray (see "
+            "data/README.md)") from None
     results = colab_results_dir() if in_colab and str(results_dir) == DEFAULT_RESULTS else Path(results_dir)
     results.mkdir(parents=True, exist_ok=True)
     profile = choose_profile(profile)  # checks a given one; None: "gpu" when Keras sees a GPU or TPU
-    return Session(data=data, results=results, profile=profile, in_colab=in_colab, smoke=bool(smoke),
-                   weights=None if smoke else weights)
+    session = Session(data=data, results=results, profile=profile, in_colab=in_colab, smoke=bool(smoke),
+                      weights=None if smoke else weights, synthetic=is_synthetic(data))
+    if session.toy:  # said first, so that no number below is read as a finding
+        what = ("generated images (the demo)" if session.synthetic
+                else "a smoke run (tiny images, one epoch, no pretrained weights)")
+        print(f"NOTE: {what}. The numbers below only show that the code runs; the discussion cells are written "
+              "for real data and do not apply to them.")
+    return session
 
 
 def rounded(frame, digits=3):

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pneumonet.data import subset
+from pneumonet.errors import ModelFileError
 from pneumonet.evaluation.robustness import SEVERITIES, balanced_sample, evaluate_shifts, robust_summary
 from pneumonet.io import write_csv
 from pneumonet.models import input_size, load_model
@@ -29,7 +30,8 @@ def run_shift_benchmark(results_dir, catalog, runs=None, n_per_split=64, severit
                         splits=("val", "test"), cache_dir=None, seed=0, log=print):
     """The shift benchmark for ``runs`` (default: every trained run) on ``catalog``'s ``splits``.
 
-    Returns ``(frame, summary)`` and writes both as CSV files into ``results_dir``.
+    Returns ``(frame, summary)`` and writes both as CSV files into ``results_dir``. A run whose model cannot be
+    loaded is skipped, saying so through ``log``; the others are benchmarked.
     """
     results_dir = Path(results_dir)
     runs = list(runs or trained_runs(results_dir))
@@ -38,7 +40,11 @@ def run_shift_benchmark(results_dir, catalog, runs=None, n_per_split=64, severit
     samples = {split: balanced_sample(subset(catalog, split), n_per_split, seed) for split in splits}
     frames, summary = [], []
     for run in runs:
-        model, meta = load_model(results_dir / run / MODEL)
+        try:
+            model, meta = load_model(results_dir / run / MODEL)
+        except ModelFileError as exc:  # one damaged model never costs the others' benchmark
+            log(f"[robustness] skipped {run}: {exc}")
+            continue
         size = input_size(model, meta)
         for split, sample in samples.items():
             images, labels, _ = load_arrays(sample, size, cache_dir=cache_dir, progress=False)
@@ -50,6 +56,8 @@ def run_shift_benchmark(results_dir, catalog, runs=None, n_per_split=64, severit
         row = summary[-len(splits)]
         log(f"[robustness] {run} ({row['split']}): AUC clean {row['clean_auc']:.3f}, robust {row['robust_auc']:.3f}, "
             f"worst {row['worst_auc']:.3f} ({row['worst_shift']})")
+    if not frames:
+        raise ModelFileError(f"no model under {results_dir} could be loaded: {', '.join(runs)}")
     frame = pd.concat(frames, ignore_index=True)
     summary = pd.DataFrame(summary)
     write_csv(results_dir / "robustness.csv", frame)

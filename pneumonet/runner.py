@@ -2,8 +2,8 @@
 
 Each main job writes into a staging folder and swaps it in as its results folder only when every notebook has
 run, so a failed or interrupted job never damages earlier results. By default every job gets a new folder,
-``runs/main-<time>`` (``runs/demo-<time>`` for the demo); the results committed in ``results/`` are replaced
-only on purpose: ``--results results/main --overwrite``.
+``runs/main-<time>`` (``runs/demo-<time>`` for the demo, ``runs/smoke-<time>`` for a smoke run); the results
+committed in ``results/`` are replaced only on purpose: ``--results results/main --overwrite``.
 """
 
 import os
@@ -62,9 +62,10 @@ def new_job_dir(root=RUNS_ROOT, kind="main"):
     return candidate
 
 
-def earlier_timings(smoke, roots=(RUNS_ROOT, "results")):
-    """``{notebook: seconds}`` of the latest finished job under ``roots`` run with the same ``smoke`` setting
-    (``{}`` when there is none): the basis of ``pneumonet run``'s time estimates."""
+def earlier_timings(smoke, data_dir=None, roots=(RUNS_ROOT, "results")):
+    """``{notebook: seconds}`` of the latest finished job under ``roots`` run with the same ``smoke`` setting on
+    the same data folder when ``data_dir`` is given (a demo's minutes say nothing of real data; ``{}`` when there
+    is none): the basis of ``pneumonet run``'s time estimates."""
     found = []
     for root in roots:
         for path in Path(root).glob("*/timings.json"):
@@ -72,7 +73,8 @@ def earlier_timings(smoke, roots=(RUNS_ROOT, "results")):
                 record = read_json(path)
             except (OSError, ValueError):
                 continue
-            if bool(record.get("parameters", {}).get("smoke")) == bool(smoke):
+            parameters = record.get("parameters", {})
+            if bool(parameters.get("smoke")) == bool(smoke) and data_dir in (None, parameters.get("data_dir")):
                 found.append((path.stat().st_mtime, record.get("notebooks", {})))
     return max(found, key=lambda item: item[0])[1] if found else {}
 
@@ -95,7 +97,7 @@ def run_notebooks(data_dir, results_dir, parameters=None, notebooks=NOTEBOOKS, k
         if params.get(key):
             params[key] = str(Path(params[key]).expanduser().resolve())
     timings, job_start = {}, time.time()
-    before = earlier_timings(params.get("smoke"))
+    before = earlier_timings(params.get("smoke"), params["data_dir"])
     for index, name in enumerate(notebooks):
         source = notebooks_dir() / f"{name}.ipynb"
         start = time.time()
@@ -146,12 +148,13 @@ def main_job(data_dir=None, results_dir=None, parameters=None, download=False, o
         if not is_synthetic(data):
             write_synthetic_dataset(data, image_size=64)
     demo = is_synthetic(data)
-    if demo:
+    if demo or os.environ.get(SMOKE_ENV):
         parameters.setdefault("smoke", True)
-    if os.environ.get(SMOKE_ENV):
-        parameters.setdefault("smoke", True)
+    if parameters.get("smoke") and not demo:
+        log("[pneumonet run] SMOKE run: tiny images, one epoch, no pretrained weights; it checks that everything "
+            "runs, and its numbers mean nothing.")
     if results_dir is None:
-        results_dir = new_job_dir(kind="demo" if demo else "main")
+        results_dir = new_job_dir(kind="demo" if demo else "smoke" if parameters.get("smoke") else "main")
     elif demo and "demo" not in Path(results_dir).name:
         results_dir = Path(results_dir) / "demo"
         log(f"[pneumonet run] {data} is synthetic: results go to {results_dir}")

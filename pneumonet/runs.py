@@ -17,6 +17,7 @@ import hashlib
 import importlib.metadata
 import os
 import platform
+import shutil
 from pathlib import Path
 
 from pneumonet.io import read_json, save_figure, write_csv, write_json
@@ -48,14 +49,38 @@ def environment():
             "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cpus"}
 
 
-def new_run_dir(results_root, name, overwrite=False, create=True):
+# what makes a run finished; replaced together, so that an interrupted replacement never mixes two runs
+FINISHED = (METRICS, PREDICTIONS, MODEL, MODEL_CARD, FIGURES)
+
+
+def check_run_name(name):
+    """A run name is one folder inside the results folder: not empty, no path separators, not ``.`` or ``..``."""
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name:
+        raise ValueError(f"a run name must be one folder name (no '/', not empty, not '.' or '..'). Received: "
+                         f"name={name!r}")
+    return name
+
+
+def new_run_dir(results_root, name, overwrite=False, create=True, allow_interrupted=False):
     """``results_root/name`` (created unless ``create=False``); a finished run is never overwritten unless
-    ``overwrite=True``."""
-    run_dir = Path(results_root) / name
+    ``overwrite=True``, nor an interrupted training run (``checkpoints/``) unless ``allow_interrupted`` (training
+    decides itself whether to resume it).
+
+    Creating it with ``overwrite=True`` first removes the finished run's files (``FINISHED``): a replacement that
+    is interrupted leaves its own partial run, which ``--resume`` continues, never a mix of the old and the new.
+    """
+    run_dir = Path(results_root) / check_run_name(name)
     if (run_dir / METRICS).exists() and not overwrite:
         raise FileExistsError(f"{run_dir} already holds a finished run; pass --overwrite (overwrite=True) to "
                               "replace it, or choose another run name")
+    if (run_dir / CHECKPOINTS / "state.json").exists() and not (overwrite or allow_interrupted):
+        raise FileExistsError(f"{run_dir} holds an interrupted training run; resume it (--resume) or choose "
+                              "another run name")
     if create:
+        if overwrite:
+            for entry in FINISHED:
+                shutil.rmtree(run_dir / entry) if (run_dir / entry).is_dir() else (run_dir / entry).unlink(
+                    missing_ok=True)
         (run_dir / FIGURES).mkdir(parents=True, exist_ok=True)
     return run_dir
 
@@ -150,6 +175,9 @@ def load_runs(results_root, skipped=None):
             if missing:
                 raise ValueError(f"no {', '.join(missing)} in it")
             record["test"]["_meta"]["threshold"]
+            for key in ("roc_auc", "accuracy", "sensitivity", "specificity"):  # what every summary table reads
+                float(record["test"][key]["value"])
+            float(record["threshold"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             if skipped is not None:
                 skipped[str(path)] = f"{type(exc).__name__}: {exc}"

@@ -37,6 +37,23 @@ def test_nested_kaggle_folder_is_found(synthetic_root, tmp_path):
     assert len(build_catalog(tmp_path / "download")) == len(build_catalog(synthetic_root))
 
 
+def test_the_checkouts_data_folder_is_found_from_any_working_folder(tmp_path, synthetic_root, monkeypatch):
+    # a notebook runs in notebooks/, where data/chest_xray (relative) is not the repository's data folder
+    import pneumonet.data.download as download
+
+    checkout = tmp_path / "checkout"
+    shutil.copytree(synthetic_root, checkout / "data" / "chest_xray")
+    monkeypatch.setattr(download, "CHECKOUT", checkout)
+    monkeypatch.delenv(download.DATA_ENV, raising=False)
+    elsewhere = tmp_path / "checkout" / "notebooks"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert download.resolve_data_dir() == (checkout / "data" / "chest_xray").resolve()
+    # a data/chest_xray in the working folder still comes first
+    shutil.copytree(synthetic_root, elsewhere / "data" / "chest_xray")
+    assert download.resolve_data_dir() == (elsewhere / "data" / "chest_xray").resolve()
+
+
 def test_bad_layouts_name_the_folder(tmp_path, synthetic_root):
     with pytest.raises(DataLayoutError, match="not found"):
         build_catalog(tmp_path / "missing")

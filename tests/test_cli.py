@@ -44,6 +44,10 @@ def test_data_train_evaluate_predict(tmp_path, capsys):
     shifts = pd.read_csv(results / "robustness.csv")
     assert len(shifts) == 2 * (1 + 11) and set(shifts["split"]) == {"val", "test"}  # clean + 11 shifts, 2 splits
     assert (results / "robustness_val.png").exists() and "robust" in capsys.readouterr().out
+    before = (results / "robustness.csv").read_bytes()  # minutes of work: replaced only with --overwrite
+    assert main(["robustness", "--data", str(data), "--results", str(results), "--n-images", "8",
+                 "--severities", "1", "--runs", "cnn"]) == 2
+    assert "--overwrite" in capsys.readouterr().err and (results / "robustness.csv").read_bytes() == before
     image = catalog.loc[catalog.subset == "test", "path"].iloc[0]
     capsys.readouterr()
     assert main(["predict", image, "--model", str(results / "cnn" / "model.keras")]) == 0
@@ -195,7 +199,7 @@ def test_weights_of_another_architecture_end_in_one_line(synthetic_root, tmp_pat
 def test_a_results_folder_that_cannot_be_written_ends_in_one_line(synthetic_root, tmp_path, capsys, monkeypatch):
     import pneumonet.experiment as experiment
 
-    def read_only(results_root, name, overwrite=False, create=True):  # root can write anywhere: simulate it
+    def read_only(results_root, name, **options):  # root can write anywhere: simulate it
         raise PermissionError(13, "Permission denied", str(results_root))
 
     monkeypatch.setattr(experiment, "new_run_dir", read_only)

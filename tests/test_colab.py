@@ -54,3 +54,33 @@ def test_notebook_tables_and_text_round_a_tie_the_same_way():
     assert table.loc[0, "sensitivity"] == 0.963 and table.loc[0, "model"] == "a" and table.loc[0, "fn"] == 15
     assert f"{sensitivity:.3f}" == "0.963" and percent(sensitivity) == "96.3%"  # text, tables and summary agree
     assert percent(0.0625) == "6.2%" and f"{0.0625:.3f}" == "0.062"  # an exact binary tie: both half to even
+
+
+def test_notebook_setup_says_how_to_name_the_data_in_a_notebook(tmp_path, monkeypatch):
+    import pneumonet.data.download as download
+    from pneumonet.errors import DataUnavailableError
+    from pneumonet.notebook import setup
+
+    monkeypatch.setattr(download, "CHECKOUT", tmp_path / "no-checkout")
+    monkeypatch.delenv(download.DATA_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataUnavailableError, match="data_dir = .* in the parameters cell") as info:
+        setup(results_dir=tmp_path / "results")
+    assert "--data" not in str(info.value)  # a notebook has no command-line options
+    with pytest.raises(DataUnavailableError, match="does not exist: .*missing"):  # a named folder: named back
+        setup(data_dir=tmp_path / "missing", results_dir=tmp_path / "results")
+
+
+def test_notebook_setup_announces_smoke_runs_and_generated_data(tmp_path, synthetic_root, capsys):
+    from pneumonet.data.synthetic import SYNTHETIC_MARKER
+    from pneumonet.notebook import setup
+
+    session = setup(synthetic_root, tmp_path / "results")
+    assert session.synthetic and session.toy and "NOTE: generated images" in capsys.readouterr().out
+    real_looking = tmp_path / "chest_xray"
+    shutil.copytree(synthetic_root, real_looking)
+    (real_looking / SYNTHETIC_MARKER).unlink()
+    session = setup(real_looking, tmp_path / "results")
+    assert not session.toy and "NOTE" not in capsys.readouterr().out  # a real run prints nothing of the kind
+    session = setup(real_looking, tmp_path / "results", smoke=True)
+    assert session.toy and "NOTE: a smoke run" in capsys.readouterr().out

@@ -29,19 +29,23 @@ def test_epoch_line_estimates_the_rest_of_the_phase():
 
 
 def test_earlier_timings_takes_the_latest_job_with_the_same_smoke_setting(tmp_path):
-    def job(name, smoke, seconds, mtime):
+    def job(name, smoke, seconds, mtime, data="/demo"):
         folder = tmp_path / "runs" / name
         folder.mkdir(parents=True)
         path = folder / "timings.json"
-        path.write_text(json.dumps({"notebooks": {"01": seconds}, "parameters": {"smoke": smoke}}))
+        path.write_text(json.dumps({"notebooks": {"01": seconds}, "parameters": {"smoke": smoke, "data_dir": data}}))
         os.utime(path, (mtime, mtime))
 
     job("main-1", False, 100, 1_000)
     job("main-2", False, 200, 2_000)
     job("demo-1", True, 5, 3_000)
+    job("smoke-1", True, 30, 2_500, data="/real")
     assert earlier_timings(False, roots=[tmp_path / "runs"]) == {"01": 200}
     assert earlier_timings(True, roots=[tmp_path / "runs"]) == {"01": 5}
     assert earlier_timings(True, roots=[tmp_path / "nothing"]) == {}
+    # a smoke run on real data is estimated from the last one on that folder, not from the later demo
+    assert earlier_timings(True, "/real", roots=[tmp_path / "runs"]) == {"01": 30}
+    assert earlier_timings(True, "/elsewhere", roots=[tmp_path / "runs"]) == {}
 
 
 def test_a_killed_notebook_kernel_ends_in_one_line():

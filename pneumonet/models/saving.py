@@ -32,12 +32,35 @@ def save_model(model, path, metadata=None):
 
 
 def read_metadata(path):
-    """The metadata stored by ``save_model`` ({} for a plain Keras file)."""
+    """The metadata stored by ``save_model`` ({} for a plain Keras file), checked: a damaged or hand-edited entry
+    is one ``ModelFileError`` naming the file, not a failure later in whatever reads it."""
     _check_archive(path)
-    with zipfile.ZipFile(path) as archive:
-        if METADATA_MEMBER not in archive.namelist():
-            return {}
-        return json.loads(archive.read(METADATA_MEMBER))
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if METADATA_MEMBER not in archive.namelist():
+                return {}
+            metadata = json.loads(archive.read(METADATA_MEMBER))
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:  # a bad checksum, not JSON, unreadable
+        raise ModelFileError(f"{path}: its {METADATA_MEMBER} cannot be read ({exc})") from None
+    problem = _metadata_problem(metadata)
+    if problem:
+        raise ModelFileError(f"{path}: its {METADATA_MEMBER} is not pneumonet's ({problem}); refusing to use it")
+    return metadata
+
+
+def _metadata_problem(metadata):
+    """What is wrong with a metadata entry (None when nothing is): the fields every reader relies on."""
+    if not isinstance(metadata, dict):
+        return f"a {type(metadata).__name__}, not an object"
+    threshold = metadata.get("threshold", 0.5)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        return f"threshold={threshold!r}, not a number in [0, 1]"
+    size = metadata.get("image_size")
+    if size is not None and not (isinstance(size, list) and len(size) == 2
+                                 and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096
+                                         for v in size)):
+        return f"image_size={size!r}, not [height, width]"
+    return None
 
 
 def file_sha256(path):
@@ -76,6 +99,8 @@ def update_metadata(path, **fields):
 
 def _check_archive(path):
     path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder; name the model file in it (a run's model.keras)")
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
@@ -96,6 +121,13 @@ def load_model(path, compile=False):
     except Exception as exc:  # Keras raises many types; report them all with the file name
         raise ModelFileError(f"cannot load {path}: {type(exc).__name__}: {exc}") from exc
     metadata = read_metadata(path)
+    try:
+        shape = tuple(model.inputs[0].shape)
+    except (AttributeError, IndexError, TypeError, ValueError):  # a Sequential never built, for instance
+        shape = None
+    if shape is None or len(shape) != 4 or shape[-1] != 1:  # pneumonet's models read (N, H, W, 1) gray images
+        raise ModelFileError(f"{path} reads inputs of shape {shape}, not the (N, height, width, 1) gray images of a "
+                             "pneumonet model; was it written by pneumonet?")
     model.pneumonet_config = metadata
     return model, metadata
 

@@ -67,9 +67,13 @@ def cached_images(paths, image_size, cache_dir=None, n_jobs=None, progress=True)
     array_path = cache_dir / f"images-{image_size[0]}x{image_size[1]}-{key}.npy"
     errors_path = array_path.with_suffix(".errors.json")
     if array_path.exists() and errors_path.exists():
-        images = np.load(array_path, allow_pickle=False)  # never unpickle: the cache may be shared
-        if images.shape == (len(paths), *image_size):
-            return images, read_json(errors_path)
+        try:
+            images = np.load(array_path, allow_pickle=False)  # never unpickle: the cache may be shared
+            errors = read_json(errors_path)
+        except (OSError, ValueError):  # truncated or damaged (a full disk, a killed copy): decode again
+            images = errors = None
+        if images is not None and images.shape == (len(paths), *image_size) and isinstance(errors, dict):
+            return images, errors
     images, errors = decode_images(paths, image_size, n_jobs=n_jobs, progress=progress)
     cache_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(array_path) as tmp:

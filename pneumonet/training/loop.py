@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from pneumonet.errors import CheckpointError
+from pneumonet.errors import CheckpointError, TrainingDiverged
 from pneumonet.io import atomic_path, read_json, write_csv, write_json
 from pneumonet.models.layers import seed_generator_of
 from pneumonet.progress import duration, time_left
@@ -177,6 +177,10 @@ def run_phase(state, phase, config, class_weight=None, verbose=0):
         logs = {k: v[-1] for k, v in result.history.items()}
         if verbose:
             print(epoch_line(phase.number, loop["done"] + 1, phase.epochs, logs, loop["lr"], seconds), flush=True)
+        if not np.isfinite(logs.get("loss", 0.0)):  # diverged: every later epoch and the evaluation would be NaN
+            raise TrainingDiverged(f"training diverged in phase {phase.number}, epoch {loop['done'] + 1} (loss "
+                                   f"{logs['loss']}); lower the learning rate "
+                                   f"({'lr' if phase.number == 1 else 'lr_finetune'}={loop['lr']:g})")
         value = state.record(phase.number, logs, loop["lr"])
         loop["done"] += 1
         if value is not None and value > loop["best"]:

@@ -1,0 +1,178 @@
+"""The red team's findings of 2026-12-02, each a test: runs are never mixed or taken over, damaged inputs (models,
+metadata, caches, result files) are named on one line or skipped, and nonsense is refused before any work."""
+
+import json
+import shutil
+import zipfile
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from pneumonet.cli import main
+from pneumonet.errors import DataLayoutError, ModelFileError, TrainingDiverged
+from pneumonet.io import write_json
+from pneumonet.models import build_model, load_model, read_metadata, save_model
+from pneumonet.runs import CHECKPOINTS, METRICS, MODEL, new_run_dir
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "../elsewhere", "a/b"])
+def test_a_run_name_is_one_folder_inside_the_results(tmp_path, name):
+    with pytest.raises(ValueError, match="one folder name"):
+        new_run_dir(tmp_path / "results", name)
+    assert not (tmp_path / "results").exists() and not (tmp_path / "elsewhere").exists()
+
+
+def test_an_interrupted_training_run_is_not_taken_over_by_another_writer(tmp_path):
+    write_json(tmp_path / "run" / CHECKPOINTS / "state.json", {"rows": []})
+    with pytest.raises(FileExistsError, match="interrupted training run"):
+        new_run_dir(tmp_path, "run")  # a stack or an ensemble of that name
+    assert new_run_dir(tmp_path, "run", allow_interrupted=True) == tmp_path / "run"  # training itself decides
+
+
+def test_replacing_a_run_starts_from_none_of_the_old_runs_files(tmp_path):
+    old = new_run_dir(tmp_path, "run")
+    for name in (METRICS, "predictions.csv", MODEL, "MODEL_CARD.md", "figures/evaluation.png"):
+        (old / name).write_text("old")
+    (old / CHECKPOINTS).mkdir()
+    (old / CHECKPOINTS / "kept.npz").write_text("the new run's own")
+    new_run_dir(tmp_path, "run", overwrite=True)
+    # an interrupted replacement leaves its own partial run (resumable), never old results beside new history
+    assert sorted(p.relative_to(old).as_posix() for p in old.rglob("*")) == ["checkpoints", "checkpoints/kept.npz",
+                                                                             "figures"]
+
+
+def _with_metadata(tmp_path, name, metadata):
+    path = tmp_path / f"{name}.keras"
+    save_model(build_model("cnn", head="flatten_dense_dropout", image_size=32), path)
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(tmp_path / "tmp.keras", "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            target.writestr(item, json.dumps(metadata) if item.filename == "pneumonet.json" else data)
+    (tmp_path / "tmp.keras").replace(path)
+    return path
+
+
+@pytest.mark.parametrize("metadata, named", [([1, 2], "a list"), ({"threshold": "x"}, "threshold='x'"),
+                                             ({"threshold": 7}, "threshold=7"),
+                                             ({"image_size": [0, 32]}, "image_size=[0, 32]")])
+def test_hand_edited_metadata_is_one_named_error(tmp_path, metadata, named):
+    path = _with_metadata(tmp_path, "edited", metadata)
+    with pytest.raises(ModelFileError, match="edited.keras") as info:
+        read_metadata(path)
+    assert named in str(info.value)
+
+
+def test_a_damaged_metadata_entry_is_one_named_error(tmp_path):
+    path = tmp_path / "model.keras"
+    save_model(build_model("cnn", head="flatten_dense_dropout", image_size=32), path)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("pneumonet.json")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    data[start] ^= 0xFF  # one flipped byte: a bad CRC-32
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="model.keras: its pneumonet.json cannot be read"):
+        read_metadata(path)
+
+
+def test_a_model_that_does_not_read_gray_images_is_refused(tmp_path):
+    rgb = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(1)])
+    rgb.save(tmp_path / "rgb.keras")
+    with pytest.raises(ModelFileError, match="rgb.keras reads inputs of shape"):
+        load_model(tmp_path / "rgb.keras")
+
+
+def test_training_that_diverges_stops_at_once_and_names_the_learning_rate(synthetic_arrays):
+    from pneumonet.training import TrainConfig, train_from_scratch
+
+    model = build_model("cnn", head="flatten_dense_dropout", image_size=48)
+    train, val = synthetic_arrays["train"], synthetic_arrays["val"]
+    with pytest.raises(TrainingDiverged, match=r"phase 1, epoch 1 .*lr=1e\+30"):
+        train_from_scratch(model, train[:2], val[:2], TrainConfig(epochs_head=3, lr_head=1e30), verbose=0)
+
+
+def test_a_damaged_image_cache_is_decoded_again(synthetic_catalog, tmp_path):
+    from pneumonet.pipelines.cache import cached_images
+
+    paths = list(synthetic_catalog["path"][:6])
+    images, _ = cached_images(paths, (32, 32), cache_dir=tmp_path)
+    for array in tmp_path.glob("*.npy"):
+        array.write_bytes(array.read_bytes()[:100])  # truncated, as a full disk leaves it
+    again, errors = cached_images(paths, (32, 32), cache_dir=tmp_path)
+    np.testing.assert_array_equal(again, images)
+    assert errors == {}
+
+
+def test_a_catalog_that_cannot_be_scored_is_refused_before_training(synthetic_catalog, tmp_path):
+    from pneumonet.experiment import Experiment, run_experiment
+
+    no_test = synthetic_catalog[synthetic_catalog["subset"] != "test"]
+    experiment = Experiment("tiny", "cnn", weights=None, image_size=32)
+    with pytest.raises(DataLayoutError, match="the test subset has 0 readable NORMAL and 0 PNEUMONIA"):
+        run_experiment(experiment, no_test, tmp_path, verbose=0)
+    assert not (tmp_path / "tiny" / CHECKPOINTS).exists()  # refused before anything was trained
+
+
+def test_one_damaged_model_does_not_stop_the_shift_benchmark(synthetic_catalog, tmp_path):
+    from pneumonet.experiment import Experiment, run_experiment
+    from pneumonet.robustness import run_shift_benchmark
+    from pneumonet.training import TrainConfig
+
+    run_experiment(Experiment("good", "cnn", weights=None, image_size=32, train=TrainConfig(epochs_head=1)),
+                   synthetic_catalog, tmp_path, n_boot=10, verbose=0)
+    shutil.copytree(tmp_path / "good", tmp_path / "bad")
+    (tmp_path / "bad" / MODEL).write_text("not a model")
+    said = []
+    frame, summary = run_shift_benchmark(tmp_path, synthetic_catalog, n_per_split=8, severities=(1,), log=said.append)
+    assert set(frame["run"]) == {"good"} and any("skipped bad" in line for line in said)
+
+
+def test_a_metrics_file_without_the_test_figures_is_skipped_and_named(tmp_path):
+    from pneumonet.runs import load_runs
+
+    good = {"run": "good", "threshold": 0.5, "test_at_0.5": {},
+            "test": {"_meta": {"threshold": 0.5}, **{k: {"value": 0.9} for k in
+                                                     ("roc_auc", "accuracy", "sensitivity", "specificity")}}}
+    write_json(tmp_path / "good" / METRICS, good)
+    write_json(tmp_path / "no_auc" / METRICS, {**good, "test": {"_meta": {"threshold": 0.5}}})
+    write_json(tmp_path / "text" / METRICS, {**good, "threshold": "x"})
+    skipped = {}
+    assert list(load_runs(tmp_path, skipped=skipped)) == ["good"]
+    assert len(skipped) == 2
+
+
+def test_the_command_line_refuses_to_write_into_what_exists(synthetic_root, tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "keep.txt").write_text("keep")
+    assert main(["data", "--synthetic", str(taken)]) == 2
+    assert "--synthetic" in capsys.readouterr().err and sorted(p.name for p in taken.iterdir()) == ["keep.txt"]
+    output = tmp_path / "catalog.csv"
+    output.write_text("keep")
+    assert main(["data", "--data", str(synthetic_root), "--output", str(output)]) == 2
+    assert "--overwrite" in capsys.readouterr().err and output.read_text() == "keep"
+
+
+@pytest.mark.parametrize("args, named", [(["train", "--lr", "nan"], "--lr"), (["train", "--lr", "inf"], "--lr"),
+                                         (["train", "--seed", "-1"], "--seed"),
+                                         (["train", "--image-size", "100000"], "--image-size"),
+                                         (["run", "--backbones", "foo"], "--backbones")])
+def test_non_finite_and_unknown_values_are_refused_by_the_parser(args, named, capsys):
+    with pytest.raises(SystemExit) as done:
+        main([*args, "--backbone", "cnn"] if args[0] == "train" else args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert done.value.code == 2 and len(err) == 1 and named in err[0]
+
+
+def test_a_file_where_a_folder_is_expected_and_the_reverse_are_named_as_such(tmp_path):
+    from pneumonet.data import resolve_data_dir
+    from pneumonet.errors import DataUnavailableError
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(DataUnavailableError, match="is a file, not a folder: .*afile"):
+        resolve_data_dir(afile)
+    with pytest.raises(ModelFileError, match="is a folder; name the model file in it"):
+        load_model(tmp_path)
