@@ -22,10 +22,10 @@ def _cmd_data(args):
         path = write_synthetic_dataset(target, image_size=args.synthetic_size, seed=args.seed)
         print(f"wrote a synthetic data set to {path}")
         return 0
+    if args.output and Path(args.output).exists() and not args.overwrite:  # before the image scan
+        raise FileExistsError(f"--output {args.output} exists; pass --overwrite to replace it")
     catalog = assign_subsets(inspect_images(build_catalog(args.data)), val_fraction=args.val_fraction,
                              seed=args.seed)
-    if args.output and Path(args.output).exists() and not args.overwrite:  # checked before printing anything
-        raise FileExistsError(f"--output {args.output} exists; pass --overwrite to replace it")
     summary = summarize(catalog)
     for key in ("counts", "subtypes", "patients", "modes"):
         print(f"\n== {key} ==\n{summary[key]}")

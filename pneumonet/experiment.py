@@ -186,10 +186,11 @@ def check_subsets(catalog):
     image of one class (a data folder with only ``train/``, or a test folder whose images are all unreadable)."""
     for name in ("train", "val", "test"):
         counts = subset(catalog, name)["label"].value_counts()
-        if name != "train" and not (counts.get(0, 0) and counts.get(1, 0)) or counts.sum() == 0:
-            folder = "train (the validation split is carved out of it)" if name != "test" else "test"
+        scorable = counts.get(0, 0) > 0 and counts.get(1, 0) > 0
+        if counts.sum() == 0 or (name != "train" and not scorable):
+            folder = {"train": "train", "val": "train (the validation split is carved out of it)", "test": "test"}
             raise DataLayoutError(f"the {name} subset has {counts.get(0, 0)} readable NORMAL and {counts.get(1, 0)} "
-                                  f"PNEUMONIA images: it needs both classes; check the data folder's {folder}")
+                                  f"PNEUMONIA images: it needs both classes; check the data folder's {folder[name]}")
 
 
 def run_signature(experiment, catalog):

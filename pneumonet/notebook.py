@@ -66,7 +66,7 @@ def setup(data_dir=None, results_dir=DEFAULT_RESULTS, profile=None, smoke=False,
     pd.set_option("display.max_columns", 30)
     in_colab = "google.colab" in sys.modules
     try:
-        data = resolve_data_dir(data_dir, download=in_colab)
+        data = resolve_data_dir(data_dir, download=in_colab, checkout=not in_colab)  # Colab: no checkout
     except DataUnavailableError:
         if data_dir or os.environ.get(DATA_ENV) or in_colab:  # a named folder, or the download: said as it is
             raise

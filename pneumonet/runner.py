@@ -97,7 +97,7 @@ def run_notebooks(data_dir, results_dir, parameters=None, notebooks=NOTEBOOKS, k
         if params.get(key):
             params[key] = str(Path(params[key]).expanduser().resolve())
     timings, job_start = {}, time.time()
-    before = earlier_timings(params.get("smoke"), params["data_dir"])
+    before = earlier_timings(params.get("smoke"), params["data_dir"] if params.get("smoke") else None)
     for index, name in enumerate(notebooks):
         source = notebooks_dir() / f"{name}.ipynb"
         start = time.time()

@@ -79,10 +79,17 @@ def new_run_dir(results_root, name, overwrite=False, create=True, allow_interrup
     if create:
         if overwrite:
             for entry in FINISHED:
-                shutil.rmtree(run_dir / entry) if (run_dir / entry).is_dir() else (run_dir / entry).unlink(
-                    missing_ok=True)
+                _remove(run_dir / entry)
         (run_dir / FIGURES).mkdir(parents=True, exist_ok=True)
     return run_dir
+
+
+def _remove(path):
+    """Delete a file or a folder tree; nothing there is fine."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

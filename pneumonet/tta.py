@@ -16,7 +16,7 @@ from pneumonet.io import read_json
 from pneumonet.models import input_size, load_model
 from pneumonet.pipelines import load_arrays
 from pneumonet.pipelines.augment import warp
-from pneumonet.runs import METRICS, MODEL, PREDICTIONS, write_run
+from pneumonet.runs import METRICS, MODEL, PREDICTIONS, new_run_dir, write_run
 
 # (shift x, shift y) as fractions of the side, and scale
 IDENTITY = (0.0, 0.0, 1.0)
@@ -63,9 +63,11 @@ def _stored_probabilities(run_dir, kept, subset_name):
     return None if np.isnan(probs).any() else probs
 
 
-def write_tta_run(results_dir, run, catalog, views=TTA_VIEWS, cache_dir=None, n_boot=1000):
-    """Evaluate ``run``'s model with TTA on val and test and file it as run ``<run>_tta``; returns the record."""
+def write_tta_run(results_dir, run, catalog, views=TTA_VIEWS, cache_dir=None, n_boot=1000, overwrite=False):
+    """Evaluate ``run``'s model with TTA on val and test and file it as run ``<run>_tta``; returns the record.
+    An existing ``<run>_tta`` is replaced only with ``overwrite=True``."""
     results_dir = Path(results_dir)
+    new_run_dir(results_dir, f"{run}_tta", overwrite=overwrite, create=False)  # refuse to clobber, first
     model, meta = load_model(results_dir / run / MODEL)
     size = input_size(model, meta)
     frames = {}
@@ -79,6 +81,6 @@ def write_tta_run(results_dir, run, catalog, views=TTA_VIEWS, cache_dir=None, n_
                             ignore_index=True)
     base = read_json(results_dir / run / METRICS)
     name = f"{run}_tta"
-    return write_run(results_dir / name, name, predictions, evaluation,
+    return write_run(new_run_dir(results_dir, name, overwrite=overwrite), name, predictions, evaluation,
                      config={"model": run, "tta_views": [list(v) for v in views]}, data_frame=catalog,
                      seed=base.get("seed"), extra={"members": [run]})

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from pneumonet.data import build_catalog, drop_unreadable, inspect_images, parse_filename, summarize
-from pneumonet.errors import DataLayoutError
+from pneumonet.errors import DataLayoutError, DataUnavailableError
 from tests.conftest import REAL_DATA
 
 
@@ -48,10 +48,12 @@ def test_the_checkouts_data_folder_is_found_from_any_working_folder(tmp_path, sy
     elsewhere = tmp_path / "checkout" / "notebooks"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    assert download.resolve_data_dir() == (checkout / "data" / "chest_xray").resolve()
+    assert download.resolve_data_dir(checkout=True) == (checkout / "data" / "chest_xray").resolve()
+    with pytest.raises(DataUnavailableError):  # only notebooks look there: commands run from the repository root
+        download.resolve_data_dir()
     # a data/chest_xray in the working folder still comes first
     shutil.copytree(synthetic_root, elsewhere / "data" / "chest_xray")
-    assert download.resolve_data_dir() == (elsewhere / "data" / "chest_xray").resolve()
+    assert download.resolve_data_dir(checkout=True) == (elsewhere / "data" / "chest_xray").resolve()
 
 
 def test_bad_layouts_name_the_folder(tmp_path, synthetic_root):

@@ -46,6 +46,7 @@ def test_earlier_timings_takes_the_latest_job_with_the_same_smoke_setting(tmp_pa
     # a smoke run on real data is estimated from the last one on that folder, not from the later demo
     assert earlier_timings(True, "/real", roots=[tmp_path / "runs"]) == {"01": 30}
     assert earlier_timings(True, "/elsewhere", roots=[tmp_path / "runs"]) == {}
+    assert earlier_timings(False, None, roots=[tmp_path / "runs"]) == {"01": 200}  # a real job: any earlier one
 
 
 def test_a_killed_notebook_kernel_ends_in_one_line():

@@ -89,7 +89,7 @@ def test_training_that_diverges_stops_at_once_and_names_the_learning_rate(synthe
 
     model = build_model("cnn", head="flatten_dense_dropout", image_size=48)
     train, val = synthetic_arrays["train"], synthetic_arrays["val"]
-    with pytest.raises(TrainingDiverged, match=r"phase 1, epoch 1 .*lr=1e\+30"):
+    with pytest.raises(TrainingDiverged, match=r"phase 1, epoch 1 .*lr_head=1e\+30; --lr on the command line"):
         train_from_scratch(model, train[:2], val[:2], TrainConfig(epochs_head=3, lr_head=1e30), verbose=0)
 
 
@@ -98,11 +98,12 @@ def test_a_damaged_image_cache_is_decoded_again(synthetic_catalog, tmp_path):
 
     paths = list(synthetic_catalog["path"][:6])
     images, _ = cached_images(paths, (32, 32), cache_dir=tmp_path)
-    for array in tmp_path.glob("*.npy"):
-        array.write_bytes(array.read_bytes()[:100])  # truncated, as a full disk leaves it
-    again, errors = cached_images(paths, (32, 32), cache_dir=tmp_path)
-    np.testing.assert_array_equal(again, images)
-    assert errors == {}
+    for cut in (100, 0):  # truncated, then empty, as a full disk leaves it
+        for array in tmp_path.glob("*.npy"):
+            array.write_bytes(array.read_bytes()[:cut])
+        again, errors = cached_images(paths, (32, 32), cache_dir=tmp_path)
+        np.testing.assert_array_equal(again, images)
+        assert errors == {}
 
 
 def test_a_catalog_that_cannot_be_scored_is_refused_before_training(synthetic_catalog, tmp_path):
@@ -176,3 +177,37 @@ def test_a_file_where_a_folder_is_expected_and_the_reverse_are_named_as_such(tmp
         resolve_data_dir(afile)
     with pytest.raises(ModelFileError, match="is a folder; name the model file in it"):
         load_model(tmp_path)
+
+
+def test_ensembles_and_tta_runs_replace_a_run_only_when_asked(tmp_path):
+    from pneumonet.evaluation.ensemble import write_ensemble
+    from pneumonet.tta import write_tta_run
+
+    write_json(tmp_path / "densenet121" / METRICS, {"run": "densenet121"})
+    before = (tmp_path / "densenet121" / METRICS).read_bytes()
+    with pytest.raises(FileExistsError, match="densenet121 already holds a finished run"):
+        write_ensemble(tmp_path, ["a", "b"], name="densenet121")  # refused before reading any member
+    write_json(tmp_path / "a_tta" / METRICS, {"run": "a_tta"})
+    with pytest.raises(FileExistsError, match="a_tta already holds a finished run"):
+        write_tta_run(tmp_path, "a", catalog=None)
+    assert (tmp_path / "densenet121" / METRICS).read_bytes() == before
+
+
+def test_a_validation_subset_with_one_class_is_refused(synthetic_catalog, tmp_path):
+    from pneumonet.experiment import check_subsets
+
+    one_class = synthetic_catalog[~((synthetic_catalog["subset"] == "val") & (synthetic_catalog["label"] == 0))]
+    with pytest.raises(DataLayoutError, match="the val subset has 0 readable NORMAL .* carved out of it"):
+        check_subsets(one_class)
+    check_subsets(synthetic_catalog)  # the full catalog passes
+
+
+def test_a_benchmark_with_no_loadable_model_says_so(synthetic_catalog, tmp_path):
+    from pneumonet.robustness import run_shift_benchmark
+
+    for name in ("x", "y"):
+        write_json(tmp_path / name / METRICS, {"run": name})
+        (tmp_path / name / MODEL).write_text("not a model")
+    with pytest.raises(ModelFileError, match="no model under .* could be loaded: x, y"):
+        run_shift_benchmark(tmp_path, synthetic_catalog, n_per_split=8, severities=(1,), log=lambda line: None)
+    assert not (tmp_path / "robustness.csv").exists()

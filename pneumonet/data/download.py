@@ -37,24 +37,25 @@ def download_with_kagglehub(timeout=3.0):
     return Path(kagglehub.dataset_download(KAGGLE_DATASET))
 
 
-# the checkout pneumonet runs from (an editable install): its data/chest_xray is found from any working folder,
-# notebooks/ included; in an installed copy this folder has no data/ and is passed over
+# the checkout pneumonet runs from (an editable install), whose data/chest_xray a notebook looks for from notebooks/
 CHECKOUT = Path(__file__).resolve().parents[2]
 
 
-def resolve_data_dir(data_dir=None, download=False, project_root="."):
+def resolve_data_dir(data_dir=None, download=False, project_root=".", checkout=False):
     """The one place that decides which data folder a command or notebook uses.
 
     The first folder that exists of ``data_dir``, ``$PNEUMONET_DATA``, ``data/chest_xray`` under
-    ``project_root`` and under the checkout pneumonet runs from (so a notebook, which runs in ``notebooks/``,
-    finds the repository's ``data/chest_xray``); with ``download=True`` and none present, a kagglehub download.
+    ``project_root`` and, with ``checkout=True``, under the checkout pneumonet runs from (so a notebook, which runs
+    in ``notebooks/``, finds the repository's ``data/chest_xray``); with ``download=True`` and none present, a
+    kagglehub download.
     Returns the folder that holds the splits (a nested ``chest_xray``, as Kaggle zips nest it, is followed).
     Raises ``DataUnavailableError`` saying what to do when nothing works, and ``DataLayoutError`` when the
     folder exists but holds no ``train``.
     """
     candidates = [("argument", data_dir), (DATA_ENV, os.environ.get(DATA_ENV)),
-                  ("default", Path(project_root) / "data" / "chest_xray"),
-                  ("default", CHECKOUT / "data" / "chest_xray")]
+                  ("default", Path(project_root) / "data" / "chest_xray")]
+    if checkout:
+        candidates.append(("default", CHECKOUT / "data" / "chest_xray"))
     for origin, candidate in candidates:
         if candidate and Path(candidate).expanduser().is_dir():
             return find_data_root(candidate)

@@ -44,14 +44,16 @@ def best_by_validation(runs):
     return max(runs, key=lambda name: runs[name]["val"]["roc_auc"])
 
 
-def write_ensemble(results_dir, members, name="ensemble", n_boot=1000, seed=0):
-    """Evaluate the mean of ``members``' calibrated probabilities and file it as run ``name``; returns the record."""
+def write_ensemble(results_dir, members, name="ensemble", n_boot=1000, seed=0, overwrite=False):
+    """Evaluate the mean of ``members``' calibrated probabilities and file it as run ``name``; returns the record.
+    An existing run ``name`` is replaced only with ``overwrite=True``."""
+    new_run_dir(results_dir, name, overwrite=overwrite, create=False)  # refuse to clobber, first
     records = {m: read_json(Path(results_dir) / m / METRICS) for m in members}
     frames = {m: read_predictions(results_dir, m) for m in members}
     predictions = mean_probability(frames, {m: r["temperature"] for m, r in records.items()})
     val, test = (predictions[predictions["subset"] == s].reset_index(drop=True) for s in ("val", "test"))
     evaluation = evaluate_predictions(val, test, n_boot=n_boot, seed=seed)
-    run_dir = Path(results_dir) / name
+    run_dir = new_run_dir(results_dir, name, overwrite=overwrite)
     return write_run(run_dir, name, predictions, evaluation, config={"members": list(members),
                                                                    "combination": "mean of temperature-scaled "
                                                                                   "probabilities"},

@@ -57,8 +57,7 @@ def _metadata_problem(metadata):
         return f"threshold={threshold!r}, not a number in [0, 1]"
     size = metadata.get("image_size")
     if size is not None and not (isinstance(size, list) and len(size) == 2
-                                 and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096
-                                         for v in size)):
+                                 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)):
         return f"image_size={size!r}, not [height, width]"
     return None
 
@@ -125,9 +124,10 @@ def load_model(path, compile=False):
         shape = tuple(model.inputs[0].shape)
     except (AttributeError, IndexError, TypeError, ValueError):  # a Sequential never built, for instance
         shape = None
-    if shape is None or len(shape) != 4 or shape[-1] != 1:  # pneumonet's models read (N, H, W, 1) gray images
-        raise ModelFileError(f"{path} reads inputs of shape {shape}, not the (N, height, width, 1) gray images of a "
-                             "pneumonet model; was it written by pneumonet?")
+    channels = metadata.get("channels", 1)  # pneumonet's models read gray images unless built for 3 channels
+    if shape is None or len(shape) != 4 or shape[-1] != channels:
+        raise ModelFileError(f"{path} reads inputs of shape {shape}, not the (N, height, width, {channels}) images "
+                             "of a pneumonet model; was it written by pneumonet?")
     model.pneumonet_config = metadata
     return model, metadata
 

@@ -70,7 +70,7 @@ def cached_images(paths, image_size, cache_dir=None, n_jobs=None, progress=True)
         try:
             images = np.load(array_path, allow_pickle=False)  # never unpickle: the cache may be shared
             errors = read_json(errors_path)
-        except (OSError, ValueError):  # truncated or damaged (a full disk, a killed copy): decode again
+        except (OSError, ValueError, EOFError):  # empty, truncated or damaged (a full disk, a killed copy): again
             images = errors = None
         if images is not None and images.shape == (len(paths), *image_size) and isinstance(errors, dict):
             return images, errors

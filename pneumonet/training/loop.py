@@ -178,9 +178,10 @@ def run_phase(state, phase, config, class_weight=None, verbose=0):
         if verbose:
             print(epoch_line(phase.number, loop["done"] + 1, phase.epochs, logs, loop["lr"], seconds), flush=True)
         if not np.isfinite(logs.get("loss", 0.0)):  # diverged: every later epoch and the evaluation would be NaN
+            setting = "lr_head" if phase.number == 1 else "lr_finetune"
             raise TrainingDiverged(f"training diverged in phase {phase.number}, epoch {loop['done'] + 1} (loss "
-                                   f"{logs['loss']}); lower the learning rate "
-                                   f"({'lr' if phase.number == 1 else 'lr_finetune'}={loop['lr']:g})")
+                                   f"{logs['loss']}); lower the learning rate ({setting}={phase.learning_rate:g}; "
+                                   f"{'--lr' if phase.number == 1 else '--lr-finetune'} on the command line)")
         value = state.record(phase.number, logs, loop["lr"])
         loop["done"] += 1
         if value is not None and value > loop["best"]:
