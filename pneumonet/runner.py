@@ -134,7 +134,8 @@ def main_job(data_dir=None, results_dir=None, parameters=None, download=False, o
 
     Results go to ``results_dir`` (default: a new ``runs/main-<time>``), swapped in only when the whole job has
     run; an existing ``results_dir`` with results in it is replaced only with ``overwrite=True``. The demo's
-    synthetic data and results never land beside real ones. Returns ``(results folder, timings)``.
+    synthetic data and results never land beside real ones, nor does a smoke run's (both go to a ``demo`` or
+    ``smoke`` subfolder of a ``results_dir`` not named so). Returns ``(results folder, timings)``.
     """
     parameters = dict(parameters or {})
     try:
@@ -158,6 +159,9 @@ def main_job(data_dir=None, results_dir=None, parameters=None, download=False, o
     elif demo and "demo" not in Path(results_dir).name:
         results_dir = Path(results_dir) / "demo"
         log(f"[pneumonet run] {data} is synthetic: results go to {results_dir}")
+    elif parameters.get("smoke") and "smoke" not in Path(results_dir).name:  # never in place of real results
+        results_dir = Path(results_dir) / "smoke"
+        log(f"[pneumonet run] a smoke run: results go to {results_dir}")
     results_dir = Path(results_dir)
     log(f"[pneumonet run] results will be in {results_dir} once every notebook has run")
     with staged_dir(results_dir, overwrite=overwrite) as staging:

@@ -4,6 +4,7 @@ metadata, caches, result files) are named on one line or skipped, and nonsense i
 import json
 import shutil
 import zipfile
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -211,3 +212,25 @@ def test_a_benchmark_with_no_loadable_model_says_so(synthetic_catalog, tmp_path)
     with pytest.raises(ModelFileError, match="no model under .* could be loaded: x, y"):
         run_shift_benchmark(tmp_path, synthetic_catalog, n_per_split=8, severities=(1,), log=lambda line: None)
     assert not (tmp_path / "robustness.csv").exists()
+
+
+def test_a_smoke_job_never_takes_the_place_of_real_results(synthetic_root, tmp_path, monkeypatch):
+    papermill = pytest.importorskip("papermill")
+    from pneumonet.data.synthetic import SYNTHETIC_MARKER
+    from pneumonet.runner import main_job
+
+    def executed(source, output, **kwargs):  # the notebooks' work is not what is tested here
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text("{}")
+
+    monkeypatch.setattr(papermill, "execute_notebook", executed)
+    real_looking = tmp_path / "chest_xray"
+    shutil.copytree(synthetic_root, real_looking)
+    (real_looking / SYNTHETIC_MARKER).unlink()
+    committed = tmp_path / "results" / "main"
+    write_json(committed / "summary.json", {"real": True})
+    said = []
+    results, _ = main_job(real_looking, committed, {"smoke": True}, overwrite=True, log=said.append)
+    assert results == committed / "smoke" and (results / "timings.json").exists()
+    assert json.loads((committed / "summary.json").read_text()) == {"real": True}
+    assert any("SMOKE run" in line for line in said)
