@@ -24,7 +24,7 @@ class Session:
     in_colab: bool
     smoke: bool
     weights: object     # "imagenet", None (smoke) or a weights file
-    synthetic: bool = False  # generated images (the demo), not patients
+    synthetic: bool     # generated images (the demo), not patients
 
     @property
     def toy(self):

@@ -63,9 +63,10 @@ def new_job_dir(root=RUNS_ROOT, kind="main"):
 
 
 def earlier_timings(smoke, data_dir=None, roots=(RUNS_ROOT, "results")):
-    """``{notebook: seconds}`` of the latest finished job under ``roots`` run with the same ``smoke`` setting on
-    the same data folder when ``data_dir`` is given (a demo's minutes say nothing of real data; ``{}`` when there
-    is none): the basis of ``pneumonet run``'s time estimates."""
+    """``{notebook: seconds}`` of the latest finished job under ``roots`` run with the same ``smoke`` setting, and
+    for a smoke job on the same data folder when ``data_dir`` is given (a demo's minutes say nothing of real data;
+    a real job takes any earlier real one); ``{}`` when there is none: the basis of ``pneumonet run``'s estimates."""
+    data_dir = data_dir if smoke else None
     found = []
     for root in roots:
         for path in Path(root).glob("*/timings.json"):
@@ -97,7 +98,7 @@ def run_notebooks(data_dir, results_dir, parameters=None, notebooks=NOTEBOOKS, k
         if params.get(key):
             params[key] = str(Path(params[key]).expanduser().resolve())
     timings, job_start = {}, time.time()
-    before = earlier_timings(params.get("smoke"), params["data_dir"] if params.get("smoke") else None)
+    before = earlier_timings(params.get("smoke"), params["data_dir"])
     for index, name in enumerate(notebooks):
         source = notebooks_dir() / f"{name}.ipynb"
         start = time.time()
@@ -151,17 +152,15 @@ def main_job(data_dir=None, results_dir=None, parameters=None, download=False, o
     demo = is_synthetic(data)
     if demo or os.environ.get(SMOKE_ENV):
         parameters.setdefault("smoke", True)
-    if parameters.get("smoke") and not demo:
+    kind = "demo" if demo else "smoke" if parameters.get("smoke") else "main"
+    if kind == "smoke":
         log("[pneumonet run] SMOKE run: tiny images, one epoch, no pretrained weights; it checks that everything "
             "runs, and its numbers mean nothing.")
     if results_dir is None:
-        results_dir = new_job_dir(kind="demo" if demo else "smoke" if parameters.get("smoke") else "main")
-    elif demo and "demo" not in Path(results_dir).name:
-        results_dir = Path(results_dir) / "demo"
-        log(f"[pneumonet run] {data} is synthetic: results go to {results_dir}")
-    elif parameters.get("smoke") and "smoke" not in Path(results_dir).name:  # never in place of real results
-        results_dir = Path(results_dir) / "smoke"
-        log(f"[pneumonet run] a smoke run: results go to {results_dir}")
+        results_dir = new_job_dir(kind=kind)
+    elif kind != "main" and kind not in Path(results_dir).name:  # never in place of real results
+        results_dir = Path(results_dir) / kind
+        log(f"[pneumonet run] a {kind} run: results go to {results_dir}")
     results_dir = Path(results_dir)
     log(f"[pneumonet run] results will be in {results_dir} once every notebook has run")
     with staged_dir(results_dir, overwrite=overwrite) as staging:

@@ -112,14 +112,13 @@ def _check_archive(path):
 
 def load_model(path, compile=False):
     """Load a ``.keras`` model in safe mode; returns (model, metadata)."""
-    _check_archive(path)
+    metadata = read_metadata(path)  # checks the archive and the metadata before the (slower) Keras load
     import pneumonet.models.layers  # noqa: F401  (registers pneumonet's layers before deserializing)
 
     try:
         model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as exc:  # Keras raises many types; report them all with the file name
         raise ModelFileError(f"cannot load {path}: {type(exc).__name__}: {exc}") from exc
-    metadata = read_metadata(path)
     try:
         shape = tuple(model.inputs[0].shape)
     except (AttributeError, IndexError, TypeError, ValueError):  # a Sequential never built, for instance
