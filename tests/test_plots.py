@@ -115,9 +115,9 @@ def test_comparison_rows_are_ordered_by_validation_auc_best_at_the_top():
 def test_robustness_figure_has_a_clean_column_first():
     shifts = pd.DataFrame([{"run": r, "split": "val", "shift": s, "severity": v, "auc": a, "specificity": 0.8,
                             "n_images": 40} for r, a in (("a", 0.9), ("b", 0.8))
-                           for s, v in (("none", 0), ("gamma", 1), ("blur", 1))])
+                           for s, v in (("none", 0), ("gamma", 1), ("blur", 1), ("jpeg", 1))])
     ax = plots.plot_robustness(shifts).ax_[1]  # the bottom panel carries the shared x labels
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["clean", "gamma", "blur"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["clean", "gamma", "blur", "jpeg\n(held out)"]
 
 
 def test_figures_show_the_numbers_their_notes_name():
@@ -127,10 +127,13 @@ def test_figures_show_the_numbers_their_notes_name():
                 "degraded_probability": {"mean_filled": 0.7, "noise_filled": 0.93}}
     ax = plots.plot_deletion(deletion).ax_
     labels = ax.get_legend_handles_labels()[1]
-    assert "all pixels noise (P = 0.93)" in labels and any(label.startswith("confident pneumonia (P >= 0.9)")
+    assert "all pixels noise (P = 0.93)" in labels and any(label.startswith("confident pneumonia (P >= 0.90)")
                                                             for label in labels)
     limit = next(line for line in ax.lines if line.get_label().startswith("confident"))
     assert limit.get_xdata()[0] >= 0.5  # drawn over the fully degraded end only, not over the clean images
+    at_threshold = plots.plot_deletion({**deletion, "threshold": 0.5, "bar": 0.5}).ax_  # the model's lower bar
+    limit = next(line for line in at_threshold.lines if "threshold" in line.get_label())
+    assert limit.get_label().startswith("pneumonia at the model's threshold (P >= 0.50)") and limit.get_ydata()[0] == 0.5
     # specificity under shift says how few normals it counts
     shifts = pd.DataFrame([{"run": "a", "split": "val", "shift": s, "severity": v, "auc": 0.9, "specificity": 0.8,
                             "n_images": 40, "n_normal": 20} for s, v in (("none", 0), ("gamma", 1))])

@@ -123,6 +123,23 @@ def test_strict_deletion_fails_a_model_that_calls_anything_pneumonia():
     assert "confident pneumonia" in result["reason"] and result["degraded_probability"]["noise_filled"] > 0.95
 
 
+def test_strict_deletion_bar_is_the_models_threshold_when_lower():
+    # P = 0.70 for anything: not "confident" (0.9), but called pneumonia by a model whose threshold is 0.5
+    size = 32
+    model = _fixed_model(size, lambda x: keras.layers.Dense(1, activation="sigmoid", kernel_initializer="zeros",
+                                                            bias_initializer=keras.initializers.Constant(0.85))(
+        keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3, name="conv")(x))))
+    images, cams = _images(4, size), np.random.default_rng(0).random((4, 6, 6))
+    lenient = deletion_curves(model, images, cams=cams, steps=2)
+    strict = deletion_curves(model, images, cams=cams, steps=2, threshold=0.5)
+    assert lenient["bar"] == 0.9 and "read as" not in lenient["reason"]
+    assert strict["bar"] == 0.5 and not strict["passed"]
+    assert "mean-filled images read as pneumonia at the model's threshold (mean P = 0.70 >= 0.50)" in strict["reason"]
+    assert deletion_curves(model, images, cams=cams, steps=2, threshold=0.95)["bar"] == 0.9  # never more lenient
+    with pytest.raises(ValueError, match="threshold=1.5"):
+        deletion_curves(model, images, cams=cams, steps=2, threshold=1.5)
+
+
 def test_views_are_the_clean_images_then_k_augmented_copies():
     images, labels = _images(6, 48), np.array([0, 1, 0, 1, 1, 0])
     out, out_labels = add_views(images, labels, k=2, seed=3)

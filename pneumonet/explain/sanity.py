@@ -6,7 +6,8 @@
 - Deletion (Petsiuk et al., 2018): deleting the hottest pixels first must lower the class score faster than
   deleting random pixels; we report the area between the two curves (positive passes). Strict: the check also
   fails, saying why, when fully degraded images (every pixel the mean, or random noise) still read as confident
-  pneumonia: such a model answers "pneumonia" for anything it does not recognise, whatever its heatmaps show.
+  pneumonia, or as pneumonia at all at the model's own threshold: such a model answers "pneumonia" for anything it
+  does not recognise, whatever its heatmaps show.
 """
 
 import keras
@@ -41,13 +42,21 @@ def _score(model, batch, class_index):
     return p if class_index != 0 else 1 - p
 
 
-def deletion_curves(model, images, cams=None, layer=None, class_index=1, steps=10, seed=0, confident=0.9):
+def deletion_curves(model, images, cams=None, layer=None, class_index=1, steps=10, seed=0, confident=0.9,
+                    threshold=None):
     """Class score as the fraction of deleted pixels grows, hottest-first and random; with the area between.
 
     Deleted pixels are set to the image's mean (a neutral grey, not a black hole the network may react to).
-    ``passed`` needs a positive area between the curves and, for the pneumonia class, mean P(PNEUMONIA) below
-    ``confident`` on fully degraded images (mean-filled, and uniform noise); ``reason`` says what failed.
+    ``passed`` needs a positive area between the curves and, for the pneumonia class, mean P(PNEUMONIA) on fully
+    degraded images (mean-filled, and uniform noise) below the bar: ``confident``, or the model's decision
+    ``threshold`` when that is lower (a model that calls grey images pneumonia fails even at P = 0.6).
+    ``reason`` says what failed; ``bar`` is the bar used.
     """
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise ValueError(f"threshold must be in [0, 1]. Received: threshold={threshold}")
+    bar = confident if threshold is None else min(confident, threshold)
+    called = "confident pneumonia" if bar == confident else "pneumonia at the model's threshold"
+
     images = np.asarray(images, dtype="float32")
     if images.ndim == 3:
         images = images[..., None]
@@ -77,9 +86,9 @@ def deletion_curves(model, images, cams=None, layer=None, class_index=1, steps=1
     if area["random"] <= area["gradcam"]:
         reasons.append("deleting the hottest pixels first does not lower the score faster than random deletion")
     if class_index == 1:
-        reasons += [f"{kind.replace('_', '-')} images read as confident pneumonia (mean P = {p:.2f} >= {confident})"
-                    for kind, p in degraded.items() if p >= confident]
+        reasons += [f"{kind.replace('_', '-')} images read as {called} (mean P = {p:.2f} >= {bar:.2f})"
+                    for kind, p in degraded.items() if p >= bar]
     return {"fractions": fractions.tolist(), "gradcam": curves["gradcam"].tolist(),
             "random": curves["random"].tolist(), "auc_gradcam": area["gradcam"], "auc_random": area["random"],
             "area_between": area["random"] - area["gradcam"], "degraded_probability": degraded,
-            "confident": confident, "passed": not reasons, "reason": "; ".join(reasons) or "passed"}
+            "confident": confident, "threshold": threshold, "bar": bar, "passed": not reasons, "reason": "; ".join(reasons) or "passed"}

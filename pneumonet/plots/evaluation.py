@@ -210,9 +210,11 @@ def plot_deletion(deletion, name=None, ax=None):
     if noise is not None:
         ax.plot([deletion["fractions"][-1]], [noise], "X", color="tab:red", markersize=9,
                 label=f"all pixels noise (P = {noise:.2f})")
-    if deletion.get("confident") is not None:  # over the fully degraded end only: the clean start may sit above it
-        ax.axhline(deletion["confident"], xmin=0.8, color="tab:red", linestyle=":", linewidth=1.5,
-                   label=f"confident pneumonia (P >= {deletion['confident']:g}): fully degraded images must stay below")
+    bar = deletion.get("bar", deletion.get("confident"))  # results written before the threshold bar have no "bar"
+    if bar is not None:  # over the fully degraded end only: the clean start may sit above it
+        called = ("confident pneumonia" if bar == deletion.get("confident") else "pneumonia at the model's threshold")
+        ax.axhline(bar, xmin=0.8, color="tab:red", linestyle=":", linewidth=1.5,
+                   label=f"{called} (P >= {bar:.2f}): fully degraded images must stay below")
     ax.set(xlabel="fraction of pixels replaced by the image mean", ylabel="mean P(PNEUMONIA)", ylim=(-0.02, 1.02),
            title=f"Deletion check{f', {name}' if name else ''}: {'passed' if deletion['passed'] else 'FAILED'}")
     if not deletion["passed"]:
