@@ -27,7 +27,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from pneumonet.data import patient_groups, subset
+from pneumonet.data import check_folds, patient_groups, subset
 from pneumonet.evaluation import evaluate_predictions, prediction_frame
 from pneumonet.io import atomic_path, write_csv
 from pneumonet.models.registry import get_backbone
@@ -123,9 +123,7 @@ def cached_features(frames, backbone, weights="imagenet", weights_dir=None, imag
 def patient_folds(groups, n_splits=5):
     """``GroupKFold`` splits in which every patient (group) is entirely on one side of each fold."""
     groups = np.asarray(groups)
-    if not isinstance(n_splits, int) or not 2 <= n_splits <= len(np.unique(groups)):
-        raise ValueError(f"n_splits must be an integer from 2 to the number of patients ({len(np.unique(groups))})"
-                         f". Received: n_splits={n_splits!r}")
+    check_folds(n_splits, groups, "the training split")
     return list(GroupKFold(n_splits=n_splits).split(np.zeros(len(groups)), groups=groups))
 
 
@@ -184,6 +182,7 @@ def run_classical(catalog, results_dir, backbone="densenet121", classifier="svm"
         new_run_dir(results_dir, name, overwrite=overwrite, create=False)  # refuse to clobber, first
         start = time.time()
         frames = {s: subset(catalog, s) for s in ("train", "val", "test")}
+        check_folds(n_splits, patient_groups(frames["train"]), "the training split")  # before the features
         data, timing = cached_features(frames, backbone, weights, weights_dir, image_size, cache_dir, batch_size,
                                        seed)
         x_train, y_train, train_frame = data["train"]

@@ -1,6 +1,7 @@
 """The ``pneumonet`` command (``DESCRIPTION``); ``pneumonet COMMAND --help`` for each."""
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -31,6 +32,8 @@ def _cmd_data(args):
         print(f"\n== {key} ==\n{summary[key]}")
     print(f"\nunreadable: {summary['unreadable']}, stray files skipped: {summary['skipped_files']}, "
           f"duplicate groups: {summary['duplicate_groups']}")
+    for path, reason in catalog.attrs.get("unreadable", {}).items():  # left out by the scan: names not UTF-8
+        print(f"  unreadable {path}: {reason}")
     for _, row in catalog[catalog["error"].notna()].iterrows():
         print(f"  unreadable {row['path']}: {row['error']}")
     for path in catalog.attrs.get("skipped_paths", []):
@@ -210,7 +213,7 @@ def _cmd_classical(args):
         try:
             record = run_classical(catalog, args.results, backbone=args.backbone, classifier=classifier,
                                    weights=args.weights, weights_dir=args.weights_dir, image_size=args.image_size,
-                                   name=name, cache_dir=args.cache_dir, n_splits=args.folds, n_jobs=args.n_jobs,
+                                   name=name, cache_dir=args.cache_dir, n_splits=args.n_splits, n_jobs=args.n_jobs,
                                    n_boot=args.n_boot, seed=args.seed, batch_size=args.batch_size,
                                    overwrite=args.overwrite)
         except FileExistsError as exc:  # this classifier's run is already there: the others go on
@@ -258,7 +261,7 @@ def _cmd_stack(args):
     if missing:
         raise ValueError(f"--members {' '.join(missing)}: no finished run of that name in --results {args.results}")
 
-    record = write_stack(args.results, args.members, name=args.name, n_splits=args.folds, n_boot=args.n_boot,
+    record = write_stack(args.results, args.members, name=args.name, n_splits=args.n_splits, n_boot=args.n_boot,
                          overwrite=args.overwrite)
     t = record["test"]["roc_auc"]
     print(f"{args.name}: weights {record['stacking']['coefficients']}; val AUC (out of fold) "
@@ -329,6 +332,27 @@ def _number(kind, low=None, high=None, low_open=False):
     return parse
 
 
+def _n_jobs(text):
+    """``--n-jobs``: a count of at least 1, or -1 for all cores (joblib's spelling)."""
+    value = _number(int)(text)
+    if value < 1 and value != -1:
+        raise argparse.ArgumentTypeError(f"must be a positive number or -1 for all cores, got {text}")
+    return value
+
+
+def _folder(text):
+    """A folder a command writes into: refused before any work when it, or a folder above it, is a file (instead
+    of "[Errno 17] File exists" once the work is done)."""
+    path = Path(text).expanduser()
+    try:
+        above = next((p for p in (path, *path.parents) if p.exists()), None)
+    except OSError:  # unreadable: the command itself names the problem
+        return text
+    if above is not None and not above.is_dir():
+        raise argparse.ArgumentTypeError(f"is a file, not a folder: {above}")
+    return text
+
+
 def _devices(text):
     """``--devices``: "all" or a count of at least 1."""
     if text == "all":
@@ -348,7 +372,15 @@ def _backbone_options(p):
     """--weights, --weights-dir, --image-size: how a backbone is built."""
     p.add_argument("--weights", type=_weights, default="imagenet", help="imagenet, none, or a weights file")
     p.add_argument("--weights-dir", help="folder with <backbone>_notop.weights.h5 ($PNEUMONET_WEIGHTS)")
-    p.add_argument("--image-size", type=_number(int, 16, 4096), default=224)
+    p.add_argument("--image-size", type=_number(int, 16, 4096), default=224,
+                   help="input side in px (default 224; at most 4096, beyond any X-ray's detail)")
+
+
+def _n_boot_option(p, default=1000):
+    """--n-boot: bootstrap resamples for the intervals."""
+    p.add_argument("--n-boot", type=_number(int, 2, 100_000), default=default,
+                   help="bootstrap resamples for the intervals (default 1000; at most 100000, far more than stable "
+                        "95%% intervals need)")
 
 
 def _scaling_options(p, profile_only=False):
@@ -375,13 +407,14 @@ class _Parser(argparse.ArgumentParser):
 
 def _cli_spelling(message, parser):
     """A library message in the command line's spelling: ``Received: batch_size=3`` -> ``Received: --batch-size
-    3``, for the names that are options of this command; ``(overwrite=True)`` after ``--overwrite`` dropped."""
-    options = {o for action in parser._actions for o in action.option_strings}
+    3``, for the keywords an option of this command sets (``n_splits=50`` -> ``--folds 50``: its ``dest``);
+    ``(overwrite=True)`` after ``--overwrite`` dropped."""
+    flags = {action.dest: action.option_strings[-1] for action in parser._actions if action.option_strings}
     message = re.sub(r" \((\w+)=True\)", lambda m: "" if f"--{m[1]}" in message else m[0], message)
 
     def option(match):
-        flag = "--" + match[1].replace("_", "-")
-        return f"{flag} {match[2]}" if flag in options else match[0]
+        flag = flags.get(match[1])
+        return f"{flag} {match[2]}" if flag else match[0]
 
     return re.sub(r"\b([a-z][a-z_]*)=('[^']*'|\[[^\]]*\]|[^\s,;)]+)", option, message)
 
@@ -409,7 +442,9 @@ def build_parser(train_defaults=None):
     p.add_argument("--output", help="write the catalog (with subsets) to this CSV")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     p.add_argument("--synthetic", metavar="DIR", help="write a synthetic data set to DIR instead")
-    p.add_argument("--synthetic-size", type=_number(int, 16), default=64)
+    p.add_argument("--synthetic-size", type=_number(int, 16, 4096), default=64,
+                   help="side in px of the synthetic images (default 64; at most 4096: the 160 images then take "
+                        "about 1 GB)")
     p.set_defaults(func=_cmd_data)
 
     p = sub.add_parser("train", help="train and evaluate one model into RESULTS/NAME/ (default runs/<backbone>/)")
@@ -418,8 +453,9 @@ def build_parser(train_defaults=None):
                    help=f"one of: {', '.join(sorted(BACKBONES))}")
     p.add_argument("--head", default="gap_dense_dropout", choices=sorted(HEADS), metavar="HEAD",
                    help=f"one of: {', '.join(sorted(HEADS))} (default gap_dense_dropout)")
-    p.add_argument("--views", type=_number(int, 0), default=0,
-                   help="augmented views of each training image, drawn once (cached training; default 0)")
+    p.add_argument("--views", type=_number(int, 0, 64), default=0,
+                   help="augmented views of each training image, drawn once (cached training; default 0; at most "
+                        "64: each view is another copy of the training images in memory)")
     p.add_argument("--target", choices=("binary", "subtype"), default="binary",
                    help="binary: NORMAL / PNEUMONIA (default); subtype: normal / bacterial / viral (three classes)")
     p.add_argument("--border", type=_number(float, 0, 0.2), default=0.0,
@@ -438,10 +474,10 @@ def build_parser(train_defaults=None):
     p.add_argument("--lr", type=_number(float, 0, low_open=True), default=1e-3)
     p.add_argument("--lr-finetune", type=_number(float, 0, low_open=True), default=1e-5)
     p.add_argument("--batch-size", type=_number(int, 1), default=32)
-    p.add_argument("--n-boot", type=_number(int, 2), default=1000)
+    _n_boot_option(p)
     p.add_argument("--name", help="run name (default: the backbone)")
-    p.add_argument("--results", default="runs", help="the run goes to RESULTS/NAME (default runs/)")
-    p.add_argument("--cache-dir")
+    p.add_argument("--results", type=_folder, default="runs", help="the run goes to RESULTS/NAME (default runs/)")
+    p.add_argument("--cache-dir", type=_folder)
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run of the same name")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last epoch")
     p.add_argument("--config", metavar="BEST_CONFIG.json",
@@ -453,16 +489,18 @@ def build_parser(train_defaults=None):
     p.set_defaults(func=_cmd_train, **(train_defaults or {}))
 
     p = sub.add_parser("evaluate", help="summary table across the runs in a results folder")
-    p.add_argument("--results", default="runs", help="folder whose */metrics.json are summarised (default runs/)")
+    p.add_argument("--results", type=_folder, default="runs",
+                   help="folder whose */metrics.json are summarised (default runs/)")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("robustness", help="shift benchmark: every trained run under synthetic acquisition shifts")
     common(p)
-    p.add_argument("--results", default="runs", help="folder of trained runs (*/model.keras + metrics.json)")
+    p.add_argument("--results", type=_folder, default="runs",
+                   help="folder of trained runs (*/model.keras + metrics.json)")
     p.add_argument("--runs", nargs="+", help="run names (default: every trained run in --results)")
     p.add_argument("--n-images", type=_number(int, 2), default=64, help="images per split, half of each class")
     p.add_argument("--severities", type=int, nargs="+", default=[1, 2, 3], choices=(1, 2, 3))
-    p.add_argument("--cache-dir")
+    p.add_argument("--cache-dir", type=_folder)
     p.add_argument("--overwrite", action="store_true", help="replace an earlier benchmark in --results")
     p.set_defaults(func=_cmd_robustness)
 
@@ -480,16 +518,18 @@ def build_parser(train_defaults=None):
     p.add_argument("--backbone", default="densenet121", choices=sorted(BACKBONES), metavar="BACKBONE")
     p.add_argument("--classifier", nargs="+", choices=("svm", "logreg"), default=["svm", "logreg"])
     _backbone_options(p)
-    p.add_argument("--folds", type=_number(int, 2), default=5, help="GroupKFold folds by patient (default 5)")
-    p.add_argument("--n-jobs", type=int, default=1, help="parallel fits of the grid search (default 1)")
+    p.add_argument("--folds", dest="n_splits", type=_number(int, 2), default=5,
+                   help="GroupKFold folds by patient (default 5; at most the training split's patients)")
+    p.add_argument("--n-jobs", type=_n_jobs, default=1,
+                   help="parallel fits of the grid search (default 1; -1: all cores)")
     p.add_argument("--batch-size", type=_number(int, 1), default=32)
-    p.add_argument("--n-boot", type=_number(int, 2), default=1000)
+    _n_boot_option(p)
     p.add_argument("--name", help="run name prefix (default: the backbone)")
-    p.add_argument("--results", default="runs/classical", help="default runs/classical/")
+    p.add_argument("--results", type=_folder, default="runs/classical", help="default runs/classical/")
     p.add_argument("--compare", nargs="+", metavar="RUN_DIR",
                    help="fine-tuned run folders to compare with on the same test images (into each run's "
                         "paired_tests.csv)")
-    p.add_argument("--cache-dir")
+    p.add_argument("--cache-dir", type=_folder)
     p.add_argument("--overwrite", action="store_true", help="replace earlier runs of the same name")
     p.set_defaults(func=_cmd_classical)
 
@@ -502,18 +542,21 @@ def build_parser(train_defaults=None):
     p.add_argument("--trials", type=_number(int, 1), help="override the budget's number of trials")
     p.add_argument("--epochs", type=_number(int, 1), help="override the budget's head epochs per trial")
     p.add_argument("--name", help="search name (default: the backbone)")
-    p.add_argument("--results", default="runs/search", help="the search goes to RESULTS/NAME (default runs/search/)")
-    p.add_argument("--cache-dir")
+    p.add_argument("--results", type=_folder, default="runs/search",
+                   help="the search goes to RESULTS/NAME (default runs/search/)")
+    p.add_argument("--cache-dir", type=_folder)
     p.add_argument("--overwrite", action="store_true", help="start the search again from scratch")
     p.add_argument("--verbose", type=int, default=0, choices=(0, 1, 2))
     p.set_defaults(func=_cmd_search)
 
     p = sub.add_parser("stack", help="stacking: a logistic regression on members' validation probabilities")
-    p.add_argument("--results", default="runs", help="folder holding the member runs; the stack is written there")
+    p.add_argument("--results", type=_folder, default="runs",
+                   help="folder holding the member runs; the stack is written there")
     p.add_argument("--members", nargs="+", required=True, help="run names (at least two)")
     p.add_argument("--name", default="stack")
-    p.add_argument("--folds", type=_number(int, 2), default=5, help="patient folds for out-of-fold val scores")
-    p.add_argument("--n-boot", type=_number(int, 2), default=1000)
+    p.add_argument("--folds", dest="n_splits", type=_number(int, 2), default=5,
+                   help="patient folds for out-of-fold val scores (default 5; at most the validation patients)")
+    _n_boot_option(p)
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run of the same name")
     p.set_defaults(func=_cmd_stack)
 
@@ -537,14 +580,16 @@ def build_parser(train_defaults=None):
 
     p = sub.add_parser("run", help="the main job: the five notebooks in order (demo when no data)")
     common(p, split=False, data_help="; with none found, the demo on generated images (or --download)")
-    p.add_argument("--results", help="results folder (default: a new runs/main-<time>); an existing one is "
-                                     "replaced only with --overwrite, and only once every notebook has run")
+    p.add_argument("--results", type=_folder,
+                   help="results folder (default: a new runs/main-<time>); an existing one is replaced only with "
+                        "--overwrite, and only once every notebook has run")
     p.add_argument("--weights-dir", help="folder with <backbone>_notop.weights.h5 ($PNEUMONET_WEIGHTS)")
-    p.add_argument("--cache-dir", help="decoded-image cache (default $PNEUMONET_CACHE or ~/.cache/pneumonet)")
+    p.add_argument("--cache-dir", type=_folder,
+                   help="decoded-image cache (default $PNEUMONET_CACHE or ~/.cache/pneumonet)")
     p.add_argument("--pipeline", choices=("fast", "classic"), help="input pipeline of the notebooks (default fast)")
     p.add_argument("--backbones", nargs="+", choices=sorted(BACKBONES), metavar="BACKBONE",
                    help="transfer backbones to train (default: the profile's line-up)")
-    p.add_argument("--n-boot", type=_number(int, 2), help="bootstrap resamples for the intervals (default 1000)")
+    _n_boot_option(p, default=None)  # None: the notebooks' own 1000
     p.add_argument("--smoke", action="store_true", help="tiny images, one epoch, no pretrained weights: a check "
                                                         "that everything runs, into runs/smoke-<time>/")
     p.add_argument("--overwrite", action="store_true", help="replace the results folder when the job succeeds")
@@ -556,15 +601,44 @@ def build_parser(train_defaults=None):
     return parser
 
 
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c():
+    """While the block runs, SIGTERM (``kill``, a job scheduler, a container stopping) raises KeyboardInterrupt as
+    Ctrl-C does: the same clean-up (staging folder kept as ``.failed-``, lock and temporary files removed) and the
+    same one line. The earlier handler is back afterwards."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # handlers belong to the main thread only
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
 def main(argv=None):
     """The ``pneumonet`` command: returns the exit status (2, with one line naming the problem, on bad input;
-    130 on Ctrl-C)."""
+    130 on Ctrl-C or SIGTERM)."""
     from pneumonet import quiet_tensorflow
-    from pneumonet.errors import PneumonetError
 
     quiet_tensorflow()  # before anything imports Keras (the parser lists the registry's backbones and heads)
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    with _sigterm_as_ctrl_c():
+        return _run(args, argv)
+
+
+def _run(args, argv):
+    """``main`` after parsing: the command, its errors in one line."""
+    from pneumonet.errors import PneumonetError
+
     try:
         if args.command == "train" and args.config:  # its values become defaults: parse again with them
             args = build_parser(train_defaults=_config_defaults(args)).parse_args(argv)
@@ -582,8 +656,8 @@ def main(argv=None):
         message = text.splitlines()[0] if text else type(exc).__name__
         print(f"pneumonet {args.command}: {_cli_spelling(message, args.command_parser)}", file=sys.stderr)
         return 130 if getattr(exc, "interrupted", False) else 2
-    except KeyboardInterrupt:  # Ctrl-C: one line, and the shell's usual status for it, not a traceback
-        print(f"pneumonet {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: one line, and the shell's usual status, not a traceback
+        print(f"pneumonet {args.command}: interrupted" + (f" ({exc})" if str(exc) else ""), file=sys.stderr)
         return 130
 
 

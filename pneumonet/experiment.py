@@ -25,8 +25,8 @@ from pneumonet.pipelines import Augment, load_arrays
 from pneumonet.pipelines.views import add_views
 from pneumonet.progress import duration, time_left
 from pneumonet.training import TrainConfig, loss_floor, train_from_scratch, train_two_phase
-from pneumonet.runs import (CHECKPOINTS, FIGURES, MODEL, SIGNATURE, check_run_name, claim_run, new_run_dir,
-                            write_run)
+from pneumonet.runs import (CHECKPOINTS, FIGURES, MODEL, SIGNATURE, check_run_name, claim_run, finish_run,
+                            new_run_dir, write_run)
 
 
 TARGETS = ("binary", "subtype")
@@ -178,6 +178,7 @@ def _run_claimed(experiment, catalog, results_dir, weights_dir, cache_dir, n_boo
                               "scaling": scaling.record() if scaling is not None else None})
     write_figures(run_dir, result.history, test_pred, experiment.name, experiment.train.label_smoothing)
     write_model_card(run_dir)  # written again with the shift figures once the benchmark has run (notebook 05)
+    finish_run(run_dir)  # the checkpoints served only to resume
     return record
 
 

@@ -18,16 +18,33 @@ def _permissions(base):
 
 
 @contextlib.contextmanager
+def errors_name(path, hidden=None):
+    """An ``OSError`` of the block that names ``hidden`` (None: whatever it names), a temporary or lock file
+    pneumonet made beside ``path``, is raised again naming ``path``: a user sees the file they named, never
+    ``.name.x1y2.csv``."""
+    try:
+        yield
+    except OSError as exc:
+        named = {os.fspath(n) for n in (exc.filename, exc.filename2) if isinstance(n, (str, bytes, os.PathLike))}
+        if exc.errno is None or hidden is not None and os.fspath(hidden) not in named:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc  # the errno's own subclass
+
+
+@contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; move it over ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; move it over ``path`` only if the block succeeds. Errors about the
+    temporary file name ``path`` (``errors_name``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    with errors_name(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
     os.close(fd)
     try:
-        yield Path(tmp)
-        os.chmod(tmp, _permissions(0o666))
-        os.replace(tmp, path)  # atomic on POSIX and Windows when on the same file system
+        with errors_name(path, tmp):
+            yield Path(tmp)
+            os.chmod(tmp, _permissions(0o666))
+            os.replace(tmp, path)  # atomic on POSIX and Windows when on the same file system
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -51,8 +68,9 @@ def staged_dir(final, overwrite=False):
 
     refuse_if_taken()
     final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
-    os.chmod(staging, _permissions(0o777))
+    with errors_name(final):
+        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+        os.chmod(staging, _permissions(0o777))
     try:
         yield staging
         refuse_if_taken()

@@ -31,10 +31,12 @@ class NotebookFailed(PneumonetError):
     def __init__(self, notebook, error):
         self.notebook = notebook
         self.where = None  # set by main_job: the folder that keeps the executed notebooks
-        # Ctrl-C reaches papermill (KeyboardInterrupt) or, first, the kernel's running cell (ename)
+        # Ctrl-C reaches papermill (KeyboardInterrupt) or, first, the kernel's running cell (ename); SIGTERM reaches
+        # papermill as KeyboardInterrupt("SIGTERM") (the command line's main)
         self.interrupted = isinstance(error, KeyboardInterrupt) or getattr(error, "ename", "") == "KeyboardInterrupt"
         if self.interrupted:
-            reason = " was interrupted (Ctrl-C)"
+            how = str(error) if isinstance(error, KeyboardInterrupt) and str(error) else "Ctrl-C"
+            reason = f" was interrupted ({how})"
         elif not hasattr(error, "ename"):  # nbclient's DeadKernelError: killed, or out of memory; no cell raised
             reason = ": its kernel died (killed, or out of memory)"
         else:

@@ -6,7 +6,8 @@
   environment (``write_run``)
 - ``predictions.csv``: one row per validation and test image: label, P(PNEUMONIA), decision (``write_run``)
 - ``model.keras``: the trained model with its threshold inside (``models.save_model``)
-- ``history.csv`` and ``checkpoints/``: one row per epoch, and what resuming needs (``training.loop``)
+- ``history.csv`` and ``checkpoints/``: one row per epoch, and what resuming needs (``training.loop``); the
+  checkpoints go once the run is finished (``finish_run``)
 - ``figures/``: ``evaluation.png`` on test for every run (``write_run``); training curves and, for a three-class
   model, its confusion matrix (``experiment.write_figures``)
 - ``MODEL_CARD.md``: what the run is and is not (``model_card``)
@@ -20,7 +21,7 @@ import platform
 import shutil
 from pathlib import Path
 
-from pneumonet.io import read_json, save_figure, write_csv, write_json
+from pneumonet.io import errors_name, read_json, save_figure, write_csv, write_json
 
 METRICS, PREDICTIONS, MODEL, HISTORY = "metrics.json", "predictions.csv", "model.keras", "history.csv"
 FIGURES, CHECKPOINTS, SIGNATURE, MODEL_CARD = "figures", "checkpoints", "signature.json", "MODEL_CARD.md"
@@ -84,6 +85,15 @@ def new_run_dir(results_root, name, overwrite=False, create=True, allow_interrup
     return run_dir
 
 
+def finish_run(run_dir):
+    """Once every ``FINISHED`` entry is written, remove ``checkpoints/``: it only serves to resume an unfinished
+    run (last weights, optimizer state, the arguments' signature), its best weights are those in ``model.keras``,
+    and it is about three quarters of a run folder's size (three copies of the weights, and the optimizer's)."""
+    run_dir = Path(run_dir)
+    if all((run_dir / entry).exists() for entry in FINISHED):
+        _remove(run_dir / CHECKPOINTS)
+
+
 def _remove(path):
     """Delete a file or a folder tree; nothing there is fine."""
     if path.is_dir():
@@ -104,7 +114,8 @@ def claim_run(run_dir):
     lock = run_dir.with_name(f".{run_dir.name}.lock")
     for _ in range(2):
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            with errors_name(run_dir, lock):  # an unwritable results folder: named, not the hidden lock file
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             break
         except FileExistsError:
             owner = _lock_owner(lock)

@@ -2,7 +2,10 @@
 metadata, caches, result files) are named on one line or skipped, and nonsense is refused before any work."""
 
 import json
+import os
 import shutil
+import signal
+import time
 import zipfile
 from pathlib import Path
 
@@ -234,3 +237,194 @@ def test_a_smoke_job_never_takes_the_place_of_real_results(synthetic_root, tmp_p
     assert results == committed / "smoke" and (results / "timings.json").exists()
     assert json.loads((committed / "summary.json").read_text()) == {"real": True}
     assert any("SMOKE run" in line for line in said)
+
+
+# -- the red team's findings of 2026-12-03 ------------------------------------------------------------------------
+
+def test_an_image_whose_file_name_is_not_utf8_is_skipped_and_counted(synthetic_root, tmp_path, capsys):
+    from pneumonet.data import build_catalog
+
+    root = tmp_path / "chest_xray"
+    shutil.copytree(synthetic_root, root)
+    folder = root / "train" / "NORMAL"
+    try:  # bytes that no UTF-8 text holds, as a Windows-1252 or Latin-1 copy may leave them
+        shutil.copyfile(next(folder.iterdir()), os.path.join(os.fsencode(folder), b"\xff\xfe.jpeg"))
+    except OSError:
+        pytest.skip("this file system refuses file names that are not UTF-8")
+    catalog = build_catalog(root)
+    assert len(catalog) == len(build_catalog(synthetic_root))  # left out of the catalog
+    named = f"{folder}/\\xff\\xfe.jpeg"  # printable, naming its folder
+    assert catalog.attrs["unreadable"] == {named: "file name is not valid UTF-8; rename the file to use it"}
+
+    assert main(["data", "--data", str(root), "--output", str(tmp_path / "catalog.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "unreadable: 1," in out and f"  unreadable {named}: file name is not valid UTF-8" in out
+    results = tmp_path / "results"
+    assert main(["train", "--data", str(root), "--backbone", "cnn", "--head", "flatten_dense_dropout", "--weights",
+                 "none", "--image-size", "32", "--epochs", "1", "--n-boot", "10", "--results", str(results),
+                 "--verbose", "0"]) == 0  # the run goes on
+    err = capsys.readouterr().err
+    assert f"pneumonet train: skipped {named}: file name is not valid UTF-8; rename the file to use it\n" in err
+    assert json.loads((results / "cnn" / METRICS).read_text())["unreadable_skipped"] == 1
+
+
+@pytest.mark.parametrize("args, named, received", [
+    (["classical", "--n-jobs", "0"], "--n-jobs", "must be a positive number or -1 for all cores, got 0"),
+    (["classical", "--folds", "1"], "--folds", "got 1"),
+    (["stack", "--members", "a", "b", "--folds", "0"], "--folds", "got 0"),
+    (["train", "--backbone", "cnn", "--n-boot", "100001"], "--n-boot", "got 100001"),
+    (["classical", "--n-boot", "100001"], "--n-boot", "got 100001"),
+    (["run", "--n-boot", "1000000"], "--n-boot", "got 1000000"),
+    (["train", "--backbone", "cnn", "--views", "65"], "--views", "got 65"),
+    (["data", "--synthetic-size", "4097"], "--synthetic-size", "got 4097")])
+def test_counts_and_sizes_beyond_sense_are_refused_by_the_parser_echoing_the_value(args, named, received, capsys):
+    missing = ["--data", "no/such/folder"] if args[0] != "stack" else []  # should the parser let it pass: no work
+    with pytest.raises(SystemExit) as done:
+        main([*args, *missing])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert done.value.code == 2 and len(err) == 1 and f"argument {named}: " in err[0] and received in err[0]
+
+
+def test_the_bounds_leave_every_sensible_value(tmp_path):
+    from pneumonet.cli import build_parser
+
+    parse = build_parser().parse_args
+    assert parse(["classical", "--n-jobs", "-1", "--folds", "2", "--n-boot", "100000"]).n_jobs == -1
+    assert parse(["classical", "--n-jobs", "16"]).n_jobs == 16
+    assert parse(["train", "--backbone", "cnn", "--views", "64"]).views == 64
+    assert parse(["data", "--synthetic-size", "4096"]).synthetic_size == 4096
+    assert parse(["train", "--backbone", "cnn", "--results", str(tmp_path / "new" / "deeper")]).results == str(
+        tmp_path / "new" / "deeper")  # a folder that does not exist yet is fine
+
+
+@pytest.mark.parametrize("args", [["train", "--backbone", "cnn", "--results"], ["run", "--results"],
+                                  ["classical", "--results"], ["search", "--backbone", "cnn", "--results"],
+                                  ["stack", "--members", "a", "b", "--results"], ["evaluate", "--results"],
+                                  ["robustness", "--results"], ["train", "--backbone", "cnn", "--cache-dir"],
+                                  ["run", "--cache-dir"]])
+def test_a_file_given_as_an_output_folder_is_named_before_any_work(args, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("keep")
+    missing = ["--data", str(tmp_path / "missing")] if args[0] not in ("stack", "evaluate") else []  # no work
+    for target in (afile, afile / "sub"):
+        with pytest.raises(SystemExit) as done:
+            main([*args, str(target), *missing])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert done.value.code == 2 and len(err) == 1
+        assert f"argument {args[-1]}: is a file, not a folder: {afile} " in err[0]
+    assert afile.read_text() == "keep" and sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_more_folds_than_patients_is_one_line_naming_folds_before_the_features(synthetic_root, tmp_path, capsys):
+    from pneumonet.data import patient_groups, subset
+    from pneumonet.experiment import prepare_catalog
+    from pneumonet.io import write_csv
+
+    train = subset(prepare_catalog(synthetic_root, val_fraction=0.2, seed=42, progress=False), "train")
+    patients = len(np.unique(patient_groups(train)))
+    assert main(["classical", "--data", str(synthetic_root), "--backbone", "cnn", "--weights", "none",
+                 "--image-size", "32", "--folds", str(patients + 1), "--results", str(tmp_path / "classical"),
+                 "--cache-dir", str(tmp_path / "cache")]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"pneumonet classical: --folds {patients + 1}: more folds than the {patients} patients of the training "
+        f"split; use at most {patients}")
+    assert not (tmp_path / "cache").exists()  # refused before any image was decoded or any feature computed
+
+    frame = pd.DataFrame({"path": [f"{s}/{i}.jpeg" for s in ("val", "test") for i in range(20)],
+                          "label": [i % 2 for _ in range(2) for i in range(20)],
+                          "patient_id": [f"{s}{i // 2}" for s in ("val", "test") for i in range(20)],
+                          "subset": ["val"] * 20 + ["test"] * 20})
+    for member, seed in (("a", 0), ("b", 1)):
+        write_csv(tmp_path / member / "predictions.csv", frame.assign(prob=np.random.default_rng(seed).random(40)))
+        write_json(tmp_path / member / METRICS, {"run": member})
+    assert main(["stack", "--results", str(tmp_path), "--members", "a", "b", "--folds", "11"]) == 2
+    assert capsys.readouterr().err.strip() == ("pneumonet stack: --folds 11: more folds than the 10 patients of the "
+                                               "validation split; use at most 10")
+    assert not (tmp_path / "stack").exists()
+
+
+def _terminate_this_process(*args, **kwargs):
+    """Stands for ``kill PID`` (SIGTERM) arriving while a command works."""
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)  # interrupted by the handler at once; reached only when SIGTERM was not taken as Ctrl-C
+
+
+@pytest.mark.parametrize("command", ["run", "train"])
+def test_sigterm_takes_the_path_of_ctrl_c(command, synthetic_root, tmp_path, monkeypatch, capsys):
+    papermill = pytest.importorskip("papermill")
+    import pneumonet.experiment
+
+    monkeypatch.setattr(papermill, "execute_notebook", _terminate_this_process)  # in the first notebook
+    monkeypatch.setattr(pneumonet.experiment, "_run_claimed", _terminate_this_process)  # in training
+    results = tmp_path / "results"
+    args = {"run": ["run", "--data", str(synthetic_root), "--results", str(results)],
+            "train": ["train", "--data", str(synthetic_root), "--backbone", "cnn", "--weights", "none",
+                      "--results", str(results)]}[command]
+    received = []
+
+    def guard(signum, frame):  # should the command not take SIGTERM itself, pytest lives on and the test fails
+        received.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, guard)
+    try:
+        status = main(args)
+        after = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert status == 130 and received == [] and after is guard  # the command's own handler, then the earlier one
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "(SIGTERM)" in err[-1] and "interrupted" in err[-1] and not any("Traceback" in line for line in err)
+    left = [p.name for p in results.rglob("*")]
+    assert not any(".partial-" in name or name.endswith(".lock") for name in left)  # as after Ctrl-C
+    if command == "run":  # the job's partial output kept for inspection, as Ctrl-C keeps it
+        assert err[-1].startswith("pneumonet run: notebook 01_data_exploration was interrupted (SIGTERM)")
+        assert [p.name.split("-")[0] for p in results.iterdir()] == ["demo.failed"]
+
+
+def test_errors_name_the_users_file_not_the_hidden_temporary_one(synthetic_root, tmp_path, monkeypatch, capsys):
+    from pneumonet.io import write_csv
+    from pneumonet.runs import claim_run
+
+    taken = tmp_path / "catalog.csv"
+    taken.mkdir()  # a folder where the file goes
+    with pytest.raises(IsADirectoryError) as info:
+        write_csv(taken, pd.DataFrame({"a": [1]}))
+    assert str(info.value).endswith(f": '{taken}'") and ".catalog.csv." not in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["catalog.csv"]  # and the temporary file is gone
+    assert main(["data", "--data", str(synthetic_root), "--output", str(taken), "--overwrite"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"pneumonet data: [Errno 21] Is a directory: '{taken}'"
+
+    real_open = os.open
+
+    def unwritable(path, *args, **kwargs):  # a results folder this user may not write in (root may write anywhere)
+        if str(path).endswith(".lock"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", unwritable)
+    with pytest.raises(PermissionError) as info:
+        with claim_run(tmp_path / "run"):
+            pass
+    assert str(info.value) == f"[Errno 13] Permission denied: '{tmp_path / 'run'}'"
+
+
+def test_a_finished_run_keeps_its_model_and_metrics_and_drops_its_checkpoints(synthetic_catalog, tmp_path):
+    from pneumonet.experiment import Experiment, run_experiment
+    from pneumonet.runs import FINISHED, HISTORY, finish_run
+    from pneumonet.training import TrainConfig
+
+    run_experiment(Experiment("tiny", "cnn", head="flatten_dense_dropout", weights=None, image_size=32,
+                              train=TrainConfig(epochs_head=2)), synthetic_catalog, tmp_path, n_boot=10, verbose=0)
+    run = tmp_path / "tiny"
+    assert all((run / entry).exists() for entry in (*FINISHED, HISTORY)) and not (run / CHECKPOINTS).exists()
+    assert len(pd.read_csv(run / HISTORY)) == 2 and load_model(run / MODEL)[1]["run"] == "tiny"
+
+    # an unfinished run (no model.keras yet: killed during the evaluation) keeps what resuming needs
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(run, unfinished, ignore=shutil.ignore_patterns(MODEL))
+    write_json(unfinished / CHECKPOINTS / "state.json", {"rows": 2})
+    finish_run(unfinished)
+    assert (unfinished / CHECKPOINTS / "state.json").exists()
+    shutil.copy(run / MODEL, unfinished / MODEL)
+    finish_run(unfinished)
+    assert not (unfinished / CHECKPOINTS).exists() and (unfinished / MODEL).exists()

@@ -145,3 +145,40 @@ def test_an_experiments_augmentation_reaches_the_model_the_views_and_the_record(
     assert (layer.zoom, layer.rotation) == (0.25, 3.0)  # and the in-model augmentation too
     assert record["config"]["augmentation"]["zoom"] == 0.25
     assert Experiment(**dataclasses.asdict(experiment)).augmentation == wide  # a stored config rebuilds it
+
+
+def test_a_resumed_finished_phase_ends_on_its_best_weights_unless_a_later_phase_started(tmp_path):
+    # a run killed after its phase's last checkpoint (which holds the last epoch's weights) and before the best
+    # weights were put back must, on --resume, continue or evaluate from the best epoch, as a straight run does
+    from pneumonet.training.loop import Phase, RunState, _save_arrays, run_phase
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("float32")
+
+    def phase_of(model):
+        def compile_fn(m, lr):
+            m.compile(keras.optimizers.Adam(lr), "binary_crossentropy", metrics=[keras.metrics.AUC(name="auc")])
+        return Phase(1, model, lambda epoch: (x, y), (x, y), 2, 1e-2, compile_fn)
+
+    def resumed(later_phase_started):
+        keras.utils.set_random_seed(1)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+        state = RunState(model, tmp_path / "checkpoints")
+        assert state.restore()
+        if later_phase_started:
+            state.phases[2] = {"done": 1, "wait": 0, "best": 0.9, "plateau_wait": 0, "lr": 1e-5, "stopped": False}
+        last = model.get_weights()
+        run_phase(state, phase_of(model), TrainConfig(patience=5))
+        return model.get_weights(), last
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    run_phase(RunState(model, tmp_path / "checkpoints"), phase_of(model), TrainConfig(patience=5))
+    best = [w + 1.0 for w in model.get_weights()]  # as when an earlier epoch than the last was the best
+    _save_arrays(tmp_path / "checkpoints" / "best_weights.npz", best)
+    weights, last = resumed(later_phase_started=False)
+    assert all(np.array_equal(a, b) for a, b in zip(weights, best))
+    assert not all(np.array_equal(a, b) for a, b in zip(last, best))
+    weights, last = resumed(later_phase_started=True)  # the checkpoint already carries what phase 2 trained
+    assert all(np.array_equal(a, b) for a, b in zip(weights, last))

@@ -5,6 +5,7 @@ the patient read from the file name.
 """
 
 import hashlib
+import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -49,10 +50,13 @@ def build_catalog(root, splits=SPLITS):
 
     Hidden and non-image files (``.DS_Store``, ``Thumbs.db``) are skipped; how many is in
     ``catalog.attrs["skipped"]`` with their paths in ``catalog.attrs["skipped_paths"]``. Folders beside NORMAL and
-    PNEUMONIA (another class) are not read; they are listed in ``catalog.attrs["extra_folders"]``.
+    PNEUMONIA (another class) are not read; they are listed in ``catalog.attrs["extra_folders"]``. An image whose
+    file name is not valid UTF-8 (no CSV, JSON or log line could hold its path) is left out as unreadable, in
+    ``catalog.attrs["unreadable"]`` (as ``drop_unreadable`` reports the images it drops). Paths in ``attrs`` are
+    printable: undecodable bytes are written ``\\xff``.
     """
     root = find_data_root(root)
-    rows, skipped, extra_folders = [], [], []
+    rows, skipped, extra_folders, unreadable = [], [], [], {}
     for split in splits:
         split_dir = root / split
         if not split_dir.is_dir():
@@ -66,18 +70,27 @@ def build_catalog(root, splits=SPLITS):
             n_before = len(rows)
             for path in sorted(class_dir.iterdir()):
                 if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
-                    skipped.append(str(path))
+                    skipped.append(_printable(path))
+                    continue
+                if _printable(path.name) != path.name:  # bytes that are not UTF-8, kept by Python as surrogates
+                    unreadable[_printable(path)] = "file name is not valid UTF-8; rename the file to use it"
                     continue
                 patient_id, subtype = parse_filename(path.name, class_name)
                 subtype_label = SUBTYPES.index(subtype) if subtype in SUBTYPES else -1  # 3-class target
                 rows.append((str(path), split, label, class_name, subtype, patient_id, path.name, subtype_label))
             if len(rows) == n_before:
                 raise DataLayoutError(f"empty class folder: {class_dir} has no .jpeg/.jpg/.png/.dcm images")
-        extra_folders += [str(p) for p in sorted(split_dir.iterdir())
+        extra_folders += [_printable(p) for p in sorted(split_dir.iterdir())
                           if p.is_dir() and p.name not in CLASS_NAMES and not p.name.startswith(".")]
     catalog = pd.DataFrame(rows, columns=COLUMNS)
-    catalog.attrs.update(root=str(root), skipped=len(skipped), skipped_paths=skipped, extra_folders=extra_folders)
+    catalog.attrs.update(root=str(root), skipped=len(skipped), skipped_paths=skipped, extra_folders=extra_folders,
+                         unreadable=unreadable)
     return catalog
+
+
+def _printable(path):
+    """``path`` as a string any file or terminal takes: bytes of a file name that are not UTF-8 as ``\\xff``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def inspect_images(catalog, n_jobs=8, hashes=True, progress=True):
@@ -107,11 +120,12 @@ def inspect_images(catalog, n_jobs=8, hashes=True, progress=True):
 
 
 def drop_unreadable(inspected):
-    """Rows whose header could be read; the rest are reported in ``attrs['unreadable']`` (path -> reason)."""
+    """Rows whose header could be read; the rest are reported in ``attrs['unreadable']`` (path -> reason), after
+    those ``build_catalog`` left out."""
     bad = inspected[inspected["error"].notna()]
     ok = inspected[inspected["error"].isna()].reset_index(drop=True)
     ok.attrs.update(inspected.attrs)
-    ok.attrs["unreadable"] = dict(zip(bad["path"], bad["error"]))
+    ok.attrs["unreadable"] = {**inspected.attrs.get("unreadable", {}), **dict(zip(bad["path"], bad["error"]))}
     return ok
 
 
@@ -129,7 +143,7 @@ def summarize(catalog):
     if "width" in catalog:
         summary["sizes"] = catalog.groupby("split")[["width", "height"]].describe().round(0)
         summary["modes"] = catalog.groupby(["split", "mode"]).size().unstack(fill_value=0)
-        summary["unreadable"] = int(catalog["error"].notna().sum())
+        summary["unreadable"] = int(catalog["error"].notna().sum()) + len(catalog.attrs.get("unreadable", {}))
     if "md5" in catalog:
         dup = catalog.dropna(subset=["md5"]).groupby("md5").filter(lambda g: len(g) > 1)
         summary["duplicate_groups"] = int(dup["md5"].nunique())

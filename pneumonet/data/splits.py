@@ -34,6 +34,19 @@ def patient_groups(frame):
     return pd.factorize(roots)[0]
 
 
+def check_folds(n_splits, groups, where):
+    """Refuse a number of patient folds below 2 or above the patients in ``groups`` (one per image) in one line
+    that counts the patients of ``where`` (e.g. "the training split"), instead of scikit-learn's words once the
+    slow work is done: callers check first."""
+    patients = len(np.unique(np.asarray(groups)))
+    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
+        raise ValueError(f"n_splits must be an integer of at least 2. Received: n_splits={n_splits!r}")
+    if n_splits > patients:
+        raise ValueError(f"n_splits={n_splits}: more folds than the {patients} patients of {where}; use at most "
+                         f"{patients}")
+    return n_splits
+
+
 def split_train_val(frame, val_fraction=0.2, seed=42, stratify="label"):
     """Split ``frame`` (usually the ``train`` rows) into (train, val) by whole patients, stratified.
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pneumonet.data.splits import check_folds
 from pneumonet.evaluation.calibration import apply_temperature
 from pneumonet.evaluation.compare import delong, mcnemar
 from pneumonet.evaluation.multiclass import SUBTYPE_COLUMNS
@@ -120,6 +121,7 @@ def write_stack(results_dir, members, name="stack", n_splits=5, n_boot=1000, see
     y = base["label"].to_numpy(int)
     val, test = (base["subset"] == "val").to_numpy(), (base["subset"] == "test").to_numpy()
     groups = base.loc[val, "patient_id" if "patient_id" in base else "path"].to_numpy()
+    check_folds(n_splits, groups, "the validation split")
     stacker = LogisticRegression()
     out = base.drop(columns=MEMBER_SCORES, errors="ignore").loc[val | test].copy()
     out.loc[val, "prob"] = cross_val_predict(stacker, x[val], y[val], groups=groups, cv=GroupKFold(n_splits),

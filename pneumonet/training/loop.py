@@ -156,8 +156,10 @@ def run_phase(state, phase, config, class_weight=None, verbose=0):
     """
     loop = state.phases.setdefault(phase.number, {"done": 0, "wait": 0, "best": -np.inf, "plateau_wait": 0,
                                                   "lr": phase.learning_rate, "stopped": False})
-    if loop["done"] >= phase.epochs or loop["stopped"]:
-        return loop  # finished before an interruption: the restored weights already carry what followed
+    if loop["done"] >= phase.epochs or loop["stopped"]:  # finished before an interruption
+        if not any(number > phase.number and later["done"] for number, later in state.phases.items()):
+            state.restore_best()  # the checkpoint holds its last epoch's weights, not its best (as a straight run)
+        return loop  # else the restored weights already carry what the later phase trained
     fitted = phase.model
     phase.compile(fitted, loop["lr"])
     if loop["done"]:
