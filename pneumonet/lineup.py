@@ -13,14 +13,8 @@
 """
 
 from pneumonet.experiment import Experiment
+from pneumonet.scaling import check_profile
 from pneumonet.training import TrainConfig
-
-PROFILES = ("cpu", "gpu")
-
-
-def _check_profile(profile):
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}. Received: profile={profile!r}")
 
 
 def cnn_baseline(image_size=None, epochs=None, smoke=False, profile="cpu"):
@@ -31,7 +25,7 @@ def cnn_baseline(image_size=None, epochs=None, smoke=False, profile="cpu"):
     zoom, a border mask, a larger input, a global-average head) were measured on this model too and none beat this
     recipe on the shift benchmark (``results/recipes/cnn*.md``, ``results/recipes/{border,larger,gap_head}/``), so
     it keeps it."""
-    _check_profile(profile)
+    check_profile(profile)
     size = 32 if smoke else image_size or (128 if profile == "cpu" else 224)
     epochs = 1 if smoke else epochs or (8 if profile == "cpu" else 30)
     return Experiment("cnn_baseline", "cnn", head="flatten_dense_dropout", weights=None, image_size=size,
@@ -49,7 +43,7 @@ def reference_lineup(profile="cpu", image_sizes=None, epochs_head=None, epochs_f
 
     Every model trains in two phases: head on a frozen backbone (lr 1e-3), then the last layers (lr 1e-5).
     """
-    _check_profile(profile)
+    check_profile(profile)
     cpu = profile == "cpu"
     sizes = {"densenet121": 224, "xception": 160 if cpu else 299, "mobilenet_v2": 224, "vgg16": 224,
              "resnet50": 224, "inception_v3": 299, "resnet152_v2": 224, **(image_sizes or {})}
@@ -98,7 +92,7 @@ def reference_lineup(profile="cpu", image_sizes=None, epochs_head=None, epochs_f
 def three_class_experiment(profile="cpu", smoke=False, weights="imagenet"):
     """Normal / bacterial / viral (Kermany et al. 2018's second task) with DenseNet121: on the CPU a head on the
     frozen backbone (one cached pass, then seconds per epoch); on a GPU fine-tuned like the binary line-up."""
-    _check_profile(profile)
+    check_profile(profile)
     cpu = profile == "cpu"
     if smoke:
         train = TrainConfig(epochs_head=1, epochs_finetune=0, unfreeze_last=0, **ROBUST)

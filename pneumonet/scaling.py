@@ -43,6 +43,7 @@ import dataclasses
 import keras
 import numpy as np
 
+PROFILES = ("cpu", "gpu")
 PRECISIONS = ("float32", "mixed_bfloat16")
 ACCELERATORS = ("gpu", "cuda", "tpu")
 BATCH_AXIS = "batch"
@@ -67,15 +68,18 @@ def accelerators():
     return [d for d in keras.distribution.list_devices() if d.split(":")[0].lower() in ACCELERATORS]
 
 
+def check_profile(profile):
+    """``profile`` if it is one of ``PROFILES``; else a ValueError naming it."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}. Received: profile={profile!r}")
+    return profile
+
+
 def choose_profile(profile=None):
     """``profile`` checked, or "gpu" when Keras sees a GPU or TPU, else "cpu"."""
-    from pneumonet.lineup import PROFILES  # imported here: the line-up imports the training code
-
     if profile is None:
         return "gpu" if accelerators() else "cpu"
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES} or None. Received: profile={profile!r}")
-    return profile
+    return check_profile(profile)
 
 
 def choose_precision(profile, precision=None):

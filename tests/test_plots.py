@@ -131,7 +131,13 @@ def test_figures_show_the_numbers_their_notes_name():
                                                             for label in labels)
     limit = next(line for line in ax.lines if line.get_label().startswith("confident"))
     assert limit.get_xdata()[0] >= 0.5  # drawn over the fully degraded end only, not over the clean images
-    at_threshold = plots.plot_deletion({**deletion, "threshold": 0.5, "bar": 0.5}).ax_  # the model's lower bar
+    at_threshold = plots.plot_deletion({**deletion, "threshold": 0.5, "bar": 0.5, "reason": (
+        "mean-filled images read as pneumonia at the model's threshold (mean P = 0.86 >= 0.57); noise-filled images "
+        "read as pneumonia at the model's threshold (mean P = 0.93 >= 0.57)")}).ax_  # the model's lower bar
+    renderer = at_threshold.figure.canvas.get_renderer()
+    text = at_threshold.texts[0]
+    assert text.get_text().startswith("mean-filled") and "\nnoise-filled" in text.get_text()  # a reason a paragraph
+    assert text.get_window_extent(renderer).x1 <= at_threshold.get_window_extent(renderer).x1
     limit = next(line for line in at_threshold.lines if "threshold" in line.get_label())
     assert limit.get_label().startswith("pneumonia at the model's threshold (P >= 0.50)") and limit.get_ydata()[0] == 0.5
     # specificity under shift says how few normals it counts

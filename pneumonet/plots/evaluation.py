@@ -1,6 +1,8 @@
 """Evaluation figures, built on scikit-learn's Display classes. Each takes ``ax=None`` and returns what it drew
 (a scikit-learn Display, or a ``Drawn``: both have ``.figure_`` and ``.ax_``)."""
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.calibration import CalibrationDisplay
@@ -218,7 +220,9 @@ def plot_deletion(deletion, name=None, ax=None):
     ax.set(xlabel="fraction of pixels replaced by the image mean", ylabel="mean P(PNEUMONIA)", ylim=(-0.02, 1.02),
            title=f"Deletion check{f', {name}' if name else ''}: {'passed' if deletion['passed'] else 'FAILED'}")
     if not deletion["passed"]:
-        ax.text(0.02, 0.02, deletion["reason"], transform=ax.transAxes, fontsize=8, wrap=True, va="bottom")
+        # wrapped by hand, a reason a paragraph: matplotlib's wrap=True wraps at the figure's edge, past the axes
+        ax.text(0.02, 0.02, "\n".join(textwrap.fill(reason, 70) for reason in deletion["reason"].split("; ")),
+                transform=ax.transAxes, fontsize=8, va="bottom")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8)
     ax.grid(alpha=0.3)
     return drawn(ax)

@@ -13,7 +13,7 @@ def plot_robustness(frame, split="val", axes=None):
     ``frame`` is ``robustness.csv``: columns run, split, shift, severity, auc, specificity. The first column,
     "clean", is each run on the unshifted images; after it, points are the mean over severities and bars their
     range, with a light band at the clean values to read the drop against (two panels). Shifts in ``HELD_OUT``
-    (never used to choose the recipe) are labelled "held out" under their name.
+    (shifts no training augmentation imitates) are labelled "held out" under their name.
     """
     frame = frame[frame["split"] == split].replace({"shift": {"none": "clean"}})
     if axes is None:
@@ -39,6 +39,6 @@ def plot_robustness(frame, split="val", axes=None):
     n = int(frame["n_images"].iloc[0]) if "n_images" in frame else None
     axes[0].set_title(f"Shift benchmark on the {split} split ({n} images; shifts at severities 1-3: point = mean, "
                       "bar = range)")
-    axes[1].set_xlabel("synthetic acquisition shift (held out: never used to choose the recipe)")
+    axes[1].set_xlabel("synthetic acquisition shift (held out: no training augmentation imitates it)")
     axes[1].set_xticks(range(len(order)), [f"{s}\n(held out)" if s in HELD_OUT else s for s in order])
     return drawn(axes)
