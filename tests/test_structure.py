@@ -28,8 +28,9 @@ def import_graph(root=PACKAGE):
                 targets.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
-                if node.level:  # relative: from the module's own package upwards
-                    base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + [base]).strip(".")
+                if node.level:  # relative: the module's own package, one package up per extra dot
+                    anchor = package.rsplit(".", node.level - 1)[0]
+                    base = f"{anchor}.{base}" if base else anchor
                 targets.update(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
                                for alias in node.names)
         graph[name] = set()
