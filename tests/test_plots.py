@@ -55,16 +55,22 @@ def test_every_plot_returns_its_figure_and_axes(drawings):
     assert np.shape(drawings["comparisons"].ax_) == (3,) and np.shape(drawings["grid"].ax_) == (1, 2)
 
 
-def test_calibration_points_are_labelled_with_their_image_counts():
+def test_calibration_bins_are_labelled_with_their_image_counts_under_the_curve():
     y = np.array([0, 0, 0, 1, 0, 1, 1, 1, 1, 1])
-    p = np.array([0.01, 0.05, 0.08, 0.15, 0.55, 0.58, 0.95, 0.97, 0.99, 1.0])  # bins 0.0, 0.1, 0.5 and 0.9 only
-    assert plots.evaluation.calibration_counts(p).tolist() == [3, 1, 2, 4]  # empty bins dropped, edges as sklearn's
+    p = np.array([0.01, 0.05, 0.08, 0.15, 0.55, 0.58, 0.89, 0.91, 0.99, 1.0])  # bins 0.0, 0.1, 0.5, 0.8 and 0.9
+    centres, counts = plots.evaluation.calibration_counts(p)
+    assert counts.tolist() == [3, 1, 2, 1, 3] and np.allclose(centres, [0.05, 0.15, 0.55, 0.85, 0.95])
     display = plots.plot_calibration(y, p)
-    labels = [(t.get_text(), t.xy) for t in display.ax_.texts]
-    assert [text for text, _ in labels] == ["3", "1", "2", "4"]
-    assert np.allclose([xy for _, xy in labels], np.column_stack([display.prob_pred, display.prob_true]))
-    offsets = [t.xyann for t in display.ax_.texts]  # neighbours on opposite sides: crowded bins do not overprint
-    assert all(np.sign(a[1]) != np.sign(b[1]) for a, b in zip(offsets, offsets[1:]))
+    assert len(display.prob_pred) == len(counts)  # one count per point scikit-learn draws (same bin edges)
+    ax = display.ax_
+    assert [t.get_text() for t in ax.texts] == ["3", "1", "2", "1", "3"]
+    renderer = ax.figure.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    # the points at 0.89 and 0.91 sit 0.02 apart; their counts do not overprint, and all lie under the curve
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:]))
+    lowest_point = ax.transData.transform((0, min(display.prob_true)))[1]
+    assert all(box.y1 < lowest_point for box in boxes) and all(box.y0 > ax.get_window_extent(renderer).y0
+                                                               for box in boxes)
 
 
 def test_pr_axis_starts_below_the_chance_level_it_draws():
@@ -98,6 +104,10 @@ def test_roc_corner_is_magnified_only_when_the_curves_live_there():
     both = plots.plot_roc_curves({"a": frame, "b": frame.assign(prob=np.clip(separable + 0.05, 0, 1))})
     inset = both.ax_.child_axes[0]
     assert len(inset.lines) == 2 and inset.get_xlim() == (0, plots.evaluation.ZOOM_BELOW)
+    # with the chance line drawn, the inset (its tick labels and title included) stays under the diagonal
+    renderer = both.figure_.canvas.get_renderer()
+    left, top = both.ax_.transData.inverted().transform(inset.get_tightbbox(renderer).corners()[1])
+    assert top < left
 
 
 def test_comparison_rows_are_ordered_by_validation_auc_best_at_the_top():

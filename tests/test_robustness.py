@@ -6,7 +6,7 @@ import pytest
 
 from pneumonet.evaluation.robustness import (SHIFTS, apply_shift, balanced_sample, evaluate_shifts,
                                              robust_summary, shifted_probabilities)
-from pneumonet.explain import deletion_curves, energy_shares, shortcut_report
+from pneumonet.explain import black_margin_report, black_share, deletion_curves, energy_shares, shortcut_report
 from pneumonet.pipelines.views import Photometric, add_views
 from pneumonet.tta import predict_tta, tta_batch, view_matrix
 from tests.conftest import load_benchmark
@@ -109,6 +109,22 @@ def test_shortcut_shares_known_answers():
     assert report["border_share"] == pytest.approx(report["border_chance"], abs=0.02)
     assert report["outside_lung_share"] == pytest.approx(report["outside_lung_chance"], abs=0.02)
     assert shortcut_report(np.zeros((2, 7, 7)))["n_with_energy"] == 0  # no positive evidence: nothing to place
+
+
+def test_black_margin_known_answers():
+    framed = np.full((20, 20), 120, np.uint8); framed[:, :5] = 0; framed[0, 10] = 4; framed[1, 10] = 5
+    assert black_share([framed, np.full((8, 8), 200, np.uint8)]).tolist() == [(20 * 5 + 1) / 400, 0.0]  # 4 counts
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 200)
+    black = np.where(labels == 0, 0.08, 0.02) + 0.02 * rng.random(400)
+    report = black_margin_report(black, labels, {
+        "reads_margins": np.where(labels == 1, 0.7, 0.2) - black,  # less pneumonia the more black, in each class
+        "ignores_them": np.where(labels == 1, 0.7, 0.2) + 0.1 * rng.random(400)}).set_index(["run", "class"])
+    assert report.loc["reads_margins", "rho"].tolist() == pytest.approx([-1.0, -1.0])
+    assert (report.loc["ignores_them", "rho"].abs() < 0.2).all()  # 200 images a class: a standard error near 0.07
+    assert report["n_images"].tolist() == [200, 200, 200, 200]
+    flat = black_margin_report(np.zeros(4), [0, 0, 1, 1], {"a": [0.1, 0.2, 0.8, 0.9]})  # no margins at all
+    assert flat["rho"].isna().all() and flat["p"].isna().all()
 
 
 def test_strict_deletion_fails_a_model_that_calls_anything_pneumonia():

@@ -23,18 +23,21 @@ def plot_confusion_matrix(y_true, y_prob, threshold=0.5, ax=None, labels=("NORMA
 
 
 ZOOM_BELOW = 0.1  # the zoomed corner of a ROC plot: false positive rate up to this, sensitivity from 1 minus it
+INSET_MIDDLE = (0.38, 0.3, 0.57, 0.45)  # axes fractions: clear of curves hugging the top-left and of a legend below
+INSET_BELOW_CHANCE = (0.53, 0.07, 0.44, 0.36)  # lower right, under the chance diagonal (its corner at 0.53, 0.43)
 
 
-def zoom_roc_corner(ax, lines):
+def zoom_roc_corner(ax, lines, bounds=INSET_MIDDLE):
     """An inset that magnifies the top-left corner of a ROC plot, where curves of AUC near 1 are packed together.
 
     ``lines``: the curves (and markers) to copy into it; the inset is drawn only when every curve reaches 0.9
-    sensitivity by a false positive rate of ``ZOOM_BELOW``, so the corner shows them. Returns the inset or None.
+    sensitivity by a false positive rate of ``ZOOM_BELOW``, so the corner shows them. ``bounds``: where the inset
+    sits, in axes fractions (x, y, width, height). Returns the inset or None.
     """
     curves = [line for line in lines if len(line.get_xdata()) > 1]
     if not curves or not all(np.interp(ZOOM_BELOW, c.get_xdata(), c.get_ydata()) >= 0.9 for c in curves):
         return None
-    inset = ax.inset_axes([0.38, 0.3, 0.57, 0.45])  # clear of curves hugging the top-left and of the legend
+    inset = ax.inset_axes(list(bounds))
     for line in lines:
         inset.plot(line.get_xdata(), line.get_ydata(), color=line.get_color(), linestyle=line.get_linestyle(),
                    marker=line.get_marker(), drawstyle=line.get_drawstyle())
@@ -87,23 +90,25 @@ def plot_pr(y_true, y_prob, name=None, ax=None):
 
 
 def calibration_counts(y_prob, n_bins=10):
-    """Images per non-empty bin of a uniform ``n_bins`` reliability curve, in the order of scikit-learn's
-    ``calibration_curve`` points (same bin edges, empty bins dropped as it drops them)."""
+    """Images per bin of a uniform ``n_bins`` reliability curve (scikit-learn's ``calibration_curve`` bin edges):
+    the centres and counts of the non-empty bins, the bins scikit-learn draws a point for."""
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     counts = np.bincount(np.searchsorted(edges[1:-1], np.asarray(y_prob, float)), minlength=n_bins)
-    return counts[counts > 0]
+    centres = (edges[:-1] + edges[1:]) / 2
+    return centres[counts > 0], counts[counts > 0]
 
 
 def plot_calibration(y_true, y_prob, name=None, n_bins=10, ax=None):
-    """Reliability curve over ``n_bins`` bins, each point labelled with its number of images (a bin of three images
-    can sit far from the diagonal by chance alone). Returns the ``CalibrationDisplay``."""
+    """Reliability curve over ``n_bins`` bins, with each bin's number of images written in a row under the curve
+    (a bin of three images can sit far from the diagonal by chance alone). Returns the ``CalibrationDisplay``."""
     ax = one_axes(ax, (4.5, 4))
     display = CalibrationDisplay.from_predictions(y_true, y_prob, n_bins=n_bins, name=name, ax=ax)
-    for i, (x, y, n) in enumerate(zip(display.prob_pred, display.prob_true, calibration_counts(y_prob, n_bins))):
-        # neighbours alternate below-right and above-left of their points, so crowded high bins do not overprint
-        below = i % 2 == 0
-        ax.annotate(f"{n}", (x, y), textcoords="offset points", xytext=(4, -11) if below else (-4, 6), fontsize=7,
-                    color="0.3", ha="left" if below else "right")
+    # a band under 0, where no fraction can fall: the counts never sit on the curve or the diagonal, and each
+    # bin's count stays at its bin's centre, so the crowded high bins do not overprint
+    ax.set_ylim(-0.13, 1.05)
+    ax.axhline(-0.02, color="0.8", linewidth=0.8)
+    for x, n in zip(*calibration_counts(y_prob, n_bins)):
+        ax.text(x, -0.075, f"{n}", ha="center", va="center", fontsize=7, color="0.3")
     return display
 
 
@@ -122,7 +127,7 @@ def plot_evaluation(y_true, y_prob, threshold, name, split="test", axes=None):
     plot_calibration(y_true, y_prob, name=name, ax=axes[3])
     # after the Display, which writes its own "(Positive class: 1)" labels
     axes[3].set(xlabel="mean predicted P(PNEUMONIA)", ylabel="fraction PNEUMONIA",
-                title="Calibration (numbers: images per bin)")
+                title="Calibration (bottom row: images per bin)")
     axes[3].legend(loc="best", fontsize=8, framealpha=0.9)  # clear of the points, above or below the diagonal
     axes[0].figure.suptitle(f"{name} on the {split} split ({len(y_true)} images; threshold chosen on validation)")
     return drawn(axes)
@@ -154,7 +159,7 @@ def plot_roc_curves(predictions, ax=None, split="test", zoom=True):
     # beside the axes: with many models a legend inside would cover the magnified corner
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=9)
     if zoom:
-        zoom_roc_corner(ax, lines)
+        zoom_roc_corner(ax, lines, bounds=INSET_BELOW_CHANCE)  # this plot draws the chance line: stay off it
     ax.grid(alpha=0.3)
     return drawn(ax)
 
