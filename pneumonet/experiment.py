@@ -47,6 +47,7 @@ class Experiment:
     views: int = 0                  # augmented copies of the training images, drawn once (cached training)
     target: str = "binary"          # "binary": NORMAL / PNEUMONIA; "subtype": normal / bacterial / viral
     border: float = 0.0             # fraction of each side blacked out inside the model (markers); 0: off
+    content_crop: bool = False      # crop every image to its content inside the model (black background)
     augmentation: Augment = dataclasses.field(default_factory=Augment)  # the recipe of ``augment`` and ``views``
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
@@ -72,6 +73,8 @@ class Experiment:
                              f"target='subtype', pipeline={self.pipeline!r}")
         if not (isinstance(self.border, (int, float)) and 0 <= self.border < 0.25):
             raise ValueError(f"border must be a fraction in [0, 0.25) of each side. Received: border={self.border!r}")
+        if not isinstance(self.content_crop, bool):
+            raise ValueError(f"content_crop must be True or False. Received: content_crop={self.content_crop!r}")
         if isinstance(self.train, dict):
             self.train = TrainConfig(**self.train)
         if isinstance(self.augmentation, dict):
@@ -103,7 +106,8 @@ class Experiment:
         keras.utils.set_random_seed(self.train.seed)
         return build_model(self.backbone, head=self.head, weights=self.weights, image_size=self.image_size,
                            weights_dir=weights_dir, augment=self.augmentation if self.augments_in_model else None,
-                           border=self.border, n_classes=len(SUBTYPES) if self.target == "subtype" else None)
+                           border=self.border, content_crop=self.content_crop,
+                           n_classes=len(SUBTYPES) if self.target == "subtype" else None)
 
     def training_set(self, images, labels):
         """The training images followed by ``views`` augmented views of them, drawn with ``augmentation``."""

@@ -84,6 +84,7 @@ def model_lines(record):
                     "image, drawn once" if config.get("views") else "off")
     border = (f"; a border band of {config['border']:.0%} of each side is blacked out inside the model"
               if config.get("border") else "")
+    border += "; every image is cropped to its content inside the model" if config.get("content_crop") else ""
     lines = [f"- Backbone `{config['backbone']}`, head `{config.get('head', '?')}`, input {size[0]} x {size[1]} px "
              "grayscale (pixel values 0-255; scaling and the backbone's preprocessing are inside the model"
              f"{border}).",

@@ -51,6 +51,8 @@ def test_recipe_comparison_changes_one_idea_at_a_time_from_todays_recipe():
     assert cnn["today"].augmentation == cnn["views1"].augmentation == cnn_baseline().augmentation
     assert cnn["border"].border == 0.08 and cnn["border"].train == cnn["today"].train and cnn["border"].views == 0
     assert cnn["zoom_border"].border == 0.08 and cnn["zoom_border"].augmentation.zoom == 0.25
+    assert dataclasses.replace(cnn["content_crop"], name="today", content_crop=False) == cnn["today"]  # only that
+    assert not any(e.content_crop for n, e in cnn.items() if not n.endswith("crop"))
     assert cnn["larger"].image_size == 160 and all(e.image_size == 128 for n, e in cnn.items() if n != "larger")
     assert dataclasses.replace(cnn["larger"], name="today", image_size=128) == cnn["today"]  # only the size
     assert cnn["today"].head == "flatten_dense_dropout"
@@ -59,6 +61,8 @@ def test_recipe_comparison_changes_one_idea_at_a_time_from_todays_recipe():
     assert "gap_head" not in dense  # its head pools already: the variant would repeat today's recipe
     assert not dense["today"].augment and dense["today"].views == 0 and dense["today"].train.unfreeze_last == 12
     assert dense["views1_regularized_border"].border == 0.08 and dense["views2_regularized"].views == 2
+    assert dataclasses.replace(dense["views1_regularized_crop"], name="views1_regularized",
+                               content_crop=False) == dense["views1_regularized"]
 
 
 def test_recipes_over_seeds_differ_only_in_the_seed_and_are_summarized_per_recipe():

@@ -136,6 +136,39 @@ def test_border_mask_hides_the_band_and_nothing_else(tmp_path):
         Experiment("x", "cnn", weights=None, border=0.3)
 
 
+def test_content_crop_fills_the_frame_with_the_body(tmp_path):
+    from pneumonet.experiment import Experiment
+    from pneumonet.models.layers import ContentCrop
+
+    rng = np.random.default_rng(3)
+    body = rng.uniform(60, 200, (1, 40, 24, 1)).astype("float32")
+    framed = np.zeros((1, 40, 40, 1), "float32")
+    framed[:, :, 8:32] = body  # black margins of 8 columns on each side
+    crop = ContentCrop()
+    whole = keras.ops.convert_to_numpy(crop(body))  # no margin: nothing to crop, the image comes back unchanged
+    np.testing.assert_allclose(whole, body, atol=1e-4)
+    out = keras.ops.convert_to_numpy(crop(framed))[0, ..., 0]
+    assert out[:, 0].min() > 50 and out[:, -1].min() > 50  # the margins are gone: body pixels at both edges
+    np.testing.assert_allclose(out[:, 0], body[0, :, 0, 0], atol=1e-4)  # box edges map to image edges exactly
+    np.testing.assert_allclose(out[:, -1], body[0, :, -1, 0], atol=1e-4)
+    # a wider or narrower frame around the same body reads the same (up to resampling)
+    wider = np.zeros((1, 40, 40, 1), "float32")
+    wider[:, :, 4:36] = keras.ops.convert_to_numpy(keras.ops.image.resize(body, (40, 32)))
+    assert np.abs(keras.ops.convert_to_numpy(crop(wider))[0, ..., 0] - out).mean() < 10
+    # a mostly black image keeps at least half of each side; an all-black one comes back whole
+    speck = np.zeros((1, 40, 40, 1), "float32"); speck[:, 14:26, 14:26] = 200.0  # 12 of 40 px a side
+    bright = (keras.ops.convert_to_numpy(crop(speck))[0, ..., 0] > 100).mean()
+    assert 0.25 < bright < 0.45  # about 12 of the 20 px kept a side: not the speck alone (1.0), not whole (0.09)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(crop(np.zeros((1, 8, 8, 1), "float32"))), 0)
+    model = build_model("cnn", head="gap_dense_dropout", image_size=40, content_crop=True)
+    p = model.predict(framed, verbose=0)
+    loaded, meta = load_model(save_model(model, tmp_path / "c.keras", {"threshold": 0.5}))
+    assert meta["content_crop"] is True
+    np.testing.assert_allclose(loaded.predict(framed, verbose=0), p, atol=1e-6)
+    with pytest.raises(ValueError, match="Received: content_crop='yes'"):
+        Experiment("x", "cnn", weights=None, content_crop="yes")
+
+
 def test_bad_model_files_are_refused(tmp_path):
     with pytest.raises(ModelFileError, match="not found"):
         load_model(tmp_path / "none.keras")

@@ -13,7 +13,7 @@ import numpy as np
 
 from pneumonet.errors import WeightsUnavailableError
 from pneumonet.models.heads import apply_layers, get_head, head_layers
-from pneumonet.models.layers import AffineAugment, BackbonePreprocess, BorderMask, ToRGB
+from pneumonet.models.layers import AffineAugment, BackbonePreprocess, BorderMask, ContentCrop, ToRGB
 from pneumonet.models.registry import get_backbone
 from pneumonet.models.weights import resolve_weights
 
@@ -43,7 +43,8 @@ def copy_weights(source, target):
 
 
 def build_model(backbone, head="gap_dense_dropout", weights=None, image_size=None, channels=1,
-                weights_dir=None, augment=None, units=None, dropout=None, n_classes=None, border=0.0, name=None):
+                weights_dir=None, augment=None, units=None, dropout=None, n_classes=None, border=0.0,
+                content_crop=False, name=None):
     """Build a pneumonet model.
 
     Args:
@@ -59,6 +60,8 @@ def build_model(backbone, head="gap_dense_dropout", weights=None, image_size=Non
             batched gather (fast on a GPU); identity at inference.
         border: 0 (off) or the fraction of each side blacked out by a ``BorderMask`` after augmentation (the
             image border, where text markers sit, cannot become a shortcut).
+        content_crop: crop every image to its content by a ``ContentCrop`` after augmentation (the black
+            background beside the body cannot become a shortcut).
     """
     spec = get_backbone(backbone)
     head_spec = get_head(head, units=units, dropout=dropout, n_classes=n_classes)
@@ -71,6 +74,8 @@ def build_model(backbone, head="gap_dense_dropout", weights=None, image_size=Non
     x = inputs
     if augment is not None:  # before ToRGB: warping one channel costs a third of three
         x = AffineAugment(**dataclasses.asdict(augment), name="augment_affine")(x)
+    if content_crop:  # after augmentation: black that a zoom or shift brought in is cropped away too
+        x = ContentCrop(name="content_crop")(x)
     if border:  # after augmentation, so the band is always the border of what the backbone sees
         x = BorderMask(border, name="border_mask")(x)
     x = ToRGB(name="to_rgb")(x)
@@ -87,7 +92,8 @@ def build_model(backbone, head="gap_dense_dropout", weights=None, image_size=Non
                               "channels": channels, "n_classes": head_spec.n_classes,
                               "weights": None if weights is None else str(weights),
                               "weights_source": None if source is None else str(source),
-                              "gradcam_layer": spec.gradcam_layer, "border": float(border)}
+                              "gradcam_layer": spec.gradcam_layer, "border": float(border),
+                              "content_crop": bool(content_crop)}
     return model
 
 
