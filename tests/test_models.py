@@ -159,11 +159,23 @@ def test_content_crop_fills_the_frame_with_the_body(tmp_path):
     speck = np.zeros((1, 40, 40, 1), "float32"); speck[:, 14:26, 14:26] = 200.0  # 12 of 40 px a side
     bright = (keras.ops.convert_to_numpy(crop(speck))[0, ..., 0] > 100).mean()
     assert 0.25 < bright < 0.45  # about 12 of the 20 px kept a side: not the speck alone (1.0), not whole (0.09)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(crop(np.zeros((1, 8, 8, 1), "float32"))), 0)
+    # no content row or column (a dim image, all under the grey level): left whole, not cropped to a guess
+    dim = rng.uniform(0, 20, (1, 16, 16, 1)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(crop(dim)), dim, atol=1e-4)
+    # each image of a batch gets its own box; a box near the edge is widened inwards, never past the edge
+    corner = np.zeros((1, 40, 40, 1), "float32"); corner[:, :12, :12] = 200.0  # 12 px: box widened to 19.5 px
+    both = keras.ops.convert_to_numpy(crop(np.concatenate([framed, corner])))
+    np.testing.assert_allclose(both[0], out[..., None], atol=1e-4)
+    corner_out = both[1, ..., 0]
+    expected = np.interp(np.arange(40) * 19.5 / 39, np.arange(40), corner[0, :, 0, 0])  # rows 0..19.5 stretched
+    np.testing.assert_allclose(corner_out[:, 0], expected, atol=1e-3)
     model = build_model("cnn", head="gap_dense_dropout", image_size=40, content_crop=True)
     p = model.predict(framed, verbose=0)
     loaded, meta = load_model(save_model(model, tmp_path / "c.keras", {"threshold": 0.5}))
     assert meta["content_crop"] is True
+    from pneumonet.explain import gradcam
+    with pytest.raises(ValueError, match="Received: a model with layer 'content_crop'"):
+        gradcam(model, framed)  # its maps would be in the cropped frame: refused, not laid on the wrong pixels
     np.testing.assert_allclose(loaded.predict(framed, verbose=0), p, atol=1e-6)
     with pytest.raises(ValueError, match="Received: content_crop='yes'"):
         Experiment("x", "cnn", weights=None, content_crop="yes")

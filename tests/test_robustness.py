@@ -115,14 +115,16 @@ def test_black_margin_known_answers():
     framed = np.full((20, 20), 120, np.uint8); framed[:, :5] = 0; framed[0, 10] = 4; framed[1, 10] = 5
     assert black_share([framed, np.full((8, 8), 200, np.uint8)]).tolist() == [(20 * 5 + 1) / 400, 0.0]  # 4 counts
     rng = np.random.default_rng(0)
-    labels = np.repeat([0, 1], 200)
+    labels = np.repeat([0, 1], [150, 250])  # classes of different sizes, in the report's NORMAL, PNEUMONIA order
     black = np.where(labels == 0, 0.08, 0.02) + 0.02 * rng.random(400)
+    # normal images: P falls with black (monotone, not linear); pneumonia images: P rises with it
+    reads = np.where(labels == 0, 0.3 - np.exp(20 * black) / 100, 0.7 + black ** 3)
     report = black_margin_report(black, labels, {
-        "reads_margins": np.where(labels == 1, 0.7, 0.2) - black,  # less pneumonia the more black, in each class
+        "reads_margins": reads,
         "ignores_them": np.where(labels == 1, 0.7, 0.2) + 0.1 * rng.random(400)}).set_index(["run", "class"])
-    assert report.loc["reads_margins", "rho"].tolist() == pytest.approx([-1.0, -1.0])
-    assert (report.loc["ignores_them", "rho"].abs() < 0.2).all()  # 200 images a class: a standard error near 0.07
-    assert report["n_images"].tolist() == [200, 200, 200, 200]
+    assert report.loc["reads_margins", "rho"].tolist() == pytest.approx([-1.0, 1.0])  # ranks, per class, in order
+    assert (report.loc["ignores_them", "rho"].abs() < 0.2).all()  # 150-250 images a class: noise near 0.07
+    assert report["n_images"].tolist() == [150, 250, 150, 250]
     flat = black_margin_report(np.zeros(4), [0, 0, 1, 1], {"a": [0.1, 0.2, 0.8, 0.9]})  # no margins at all
     assert flat["rho"].isna().all() and flat["p"].isna().all()
 

@@ -13,6 +13,7 @@ from keras import ops
 from PIL import Image
 
 from pneumonet.evaluation.metrics import positive_probability
+from pneumonet.models.layers import ContentCrop
 from pneumonet.models.registry import BACKBONES
 
 
@@ -22,6 +23,16 @@ def _is_feature_map(layer):
     except (AttributeError, ValueError):
         return False
     return len(shape) == 4 and not isinstance(layer, keras.layers.InputLayer)
+
+
+def check_explainable(model):
+    """Refuse a model that reframes its input inside (``ContentCrop``): its heatmaps are in the cropped frame, so
+    laid on the image they would mark the wrong pixels."""
+    cropped = [layer.name for layer in model.layers if isinstance(layer, ContentCrop)]
+    if cropped:
+        raise ValueError(f"cannot lay heatmaps of {model.name} on its images: it crops every image to its content "
+                         f"inside the model, so its maps are in another frame. Received: a model with layer "
+                         f"{cropped[0]!r}")
 
 
 def find_gradcam_layer(model):
@@ -170,6 +181,7 @@ def gradcam(model, images, layer=None, class_index=None, batch_size=32, normaliz
     array (N,), one class per image (pass ``probs >= threshold`` to explain the decisions at a stored threshold).
     Grad-CAM++ and Score-CAM: ``pneumonet.explain.tfkv.tfkv_cam`` (tf-keras-vis, TensorFlow).
     """
+    check_explainable(model)
     images = np.asarray(images, dtype="float32")
     if images.ndim == 3:
         images = images[..., None]

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from pneumonet.explain.gradcam import find_gradcam_layer, upsample
+from pneumonet.explain.gradcam import check_explainable, find_gradcam_layer, upsample
 
 METHODS = ("gradcam", "gradcam++", "scorecam")
 
@@ -32,6 +32,7 @@ def tfkv_cam(model, images, method="gradcam++", layer=None, class_index=None, ma
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}. Received: method={method!r}")
     cls = {"gradcam": Gradcam, "gradcam++": GradcamPlusPlus, "scorecam": Scorecam}[method]
+    check_explainable(model)
     layer = layer or find_gradcam_layer(model)
     last = model.layers[-1]
     original = last.activation

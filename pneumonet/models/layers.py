@@ -88,7 +88,9 @@ class ContentCrop(keras.layers.Layer):
     differs between the classes of this data set and between sites; cropped inside the model, every image fills
     the frame alike in training, evaluation, the demo and every export. At least ``min_keep`` of each side is kept,
     centred on the content, so a mostly black image is not blown up; an image with no content row or column is
-    left whole. Deterministic and without weights. Grad-CAM maps of such a model are in the cropped frame.
+    left whole. Placed after augmentation, it also crops away the black that a shift or a zoom-out brought in, so
+    those augmentations vary the framing less. Deterministic and without weights. Heatmaps of such a model would
+    be in the cropped frame: ``pneumonet.explain`` refuses it (``check_explainable``).
     """
 
     def __init__(self, level=24.0, min_share=0.25, min_keep=0.5, **kwargs):
