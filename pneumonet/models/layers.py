@@ -15,6 +15,12 @@ _TORCH_STD = (0.229, 0.224, 0.225)
 PREPROCESS_MODES = ("caffe", "tf", "torch", "unit", "none")
 
 
+def pixel_grid(height, width):
+    """Column and row coordinates of every pixel, each (1, H*W) float32, row by row."""
+    ys, xs = ops.meshgrid(ops.arange(height, dtype="float32"), ops.arange(width, dtype="float32"), indexing="ij")
+    return ops.reshape(xs, (1, -1)), ops.reshape(ys, (1, -1))
+
+
 def bilinear_gather(x, src_x, src_y):
     """Bilinear samples of ``x`` (B, H, W, C), float, at source pixel coordinates ``src_x``, ``src_y`` (B, H*W):
     (B, H*W, C), 0 outside the image. One batched gather with ``keras.ops``, so it runs on every backend."""
@@ -120,8 +126,7 @@ class ContentCrop(keras.layers.Layer):
         content = ops.cast(ops.mean(x, axis=-1) > self.level, "float32")
         top, bottom = self._span(ops.mean(content, axis=2), height)
         left, right = self._span(ops.mean(content, axis=1), width)
-        ys, xs = ops.meshgrid(ops.arange(height, dtype="float32"), ops.arange(width, dtype="float32"), indexing="ij")
-        xs, ys = ops.reshape(xs, (1, -1)), ops.reshape(ys, (1, -1))
+        xs, ys = pixel_grid(height, width)
         col = lambda v: ops.expand_dims(v, 1)  # noqa: E731  (per-image scalars against all pixels)
         # output pixel (i, j) reads the box at (top + i * box height / (H - 1), left + j * box width / (W - 1))
         src_x = col(left) + xs * col((right - left) / max(width - 1, 1))
@@ -205,9 +210,8 @@ class AffineAugment(keras.layers.Layer):
         (a00, a01, t0), (a10, a11, t1) = affine_rows(ops.cos(theta), ops.sin(theta), ops.sin(shear),
                                                      ops.cos(shear), zx, zy, tx, ty)
         cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
-        ys, xs = ops.meshgrid(ops.arange(height, dtype="float32") - cy, ops.arange(width, dtype="float32") - cx,
-                              indexing="ij")
-        xs, ys = ops.reshape(xs, (1, -1)), ops.reshape(ys, (1, -1))
+        xs, ys = pixel_grid(height, width)
+        xs, ys = xs - cx, ys - cy  # about the centre
         col = lambda v: ops.expand_dims(v, 1)  # noqa: E731  (per-image scalars against all pixels)
         src_x = col(a00) * xs + col(a01) * ys + col(t0) + cx
         src_y = col(a10) * xs + col(a11) * ys + col(t1) + cy
