@@ -142,3 +142,68 @@ def test_per_image_classes_explain_the_decisions_at_a_stored_threshold(trained_c
     pneumonia, normal = gradcam(model, images, class_index=1), gradcam(model, images, class_index=0)
     expected = np.where(classes[:, None, None] == 1, pneumonia, normal)
     assert np.allclose(per_image, expected, atol=1e-5)
+
+
+def _framed(seed=3):
+    """One 40 x 40 image: a bright body in columns 8..31, black margins of 8 columns on each side."""
+    framed = np.zeros((1, 40, 40, 1), "float32")
+    framed[:, :, 8:32] = np.random.default_rng(seed).uniform(60, 200, (1, 40, 24, 1))
+    return framed
+
+
+def test_uncrop_lays_a_map_back_onto_the_crop_box():
+    from pneumonet.explain.gradcam import uncrop
+
+    # a map in the cropped frame, hot in its left quarter; the box spans columns 8..31 and all rows
+    cropped = np.zeros((1, 40, 40), "float32")
+    cropped[:, :, :10] = 1.0
+    out = uncrop(cropped, np.array([[0.0, 39.0, 8.0, 31.0]]))[0]
+    assert out.shape == (40, 40)
+    assert np.all(out[:, :8] == 0) and np.all(out[:, 32:] == 0)  # the margins the model never saw: no heat
+    # crop-frame column 9 (last hot one) is image column 8 + 9 * 23 / 39 = 13.3; column 10 (cold) is 13.9
+    assert np.all(out[:, 8:14] > 0.5) and np.all(out[:, 15:32] == 0)
+    # an identity box (the whole frame) leaves the map as it is
+    np.testing.assert_allclose(uncrop(cropped, np.array([[0.0, 39.0, 0.0, 39.0]])), cropped, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["ours", pytest.param("gradcam++", marks=pytest.mark.tensorflow)])
+def test_a_cropping_model_is_explained_on_the_image_pixels(method):
+    from pneumonet.explain.gradcam import crop_boxes, normalize_maps, uncrop, upsample
+    from pneumonet.models.layers import ContentCrop
+
+    framed = _framed()
+    cropping = build_model("cnn", head="gap_dense_dropout", image_size=40, content_crop=True)
+    plain = build_model("cnn", head="gap_dense_dropout", image_size=40)
+    plain.set_weights(cropping.get_weights())  # the crop has no weights: the same network without it
+    boxes = crop_boxes(cropping, framed)
+    np.testing.assert_allclose(boxes, [[0, 39, 8, 31]], atol=1e-4)  # the body's rows and columns
+    assert crop_boxes(plain, framed) is None
+    inside = keras.ops.convert_to_numpy(ContentCrop()(framed))  # what the cropping model's backbone sees
+
+    def explain(model, images):
+        if method == "ours":
+            return gradcam(model, images, class_index=1)
+        from pneumonet.explain.tfkv import tfkv_cam
+        return tfkv_cam(model, images, method=method, class_index=1)
+
+    cams = explain(cropping, framed)
+    assert cams.shape == (1, 40, 40)  # image resolution, the image's frame
+    assert cams[0, :, :7].max() == 0 and cams[0, :, 33:].max() == 0  # no heat on the black margins
+    expected = normalize_maps(uncrop(upsample(explain(plain, inside), (40, 40)), boxes))
+    np.testing.assert_allclose(cams, expected, atol=1e-3)
+
+
+def test_rank_agreement_compares_maps_of_any_resolution():
+    from pneumonet.explain import rank_agreement
+    from pneumonet.explain.gradcam import upsample
+
+    rng = np.random.default_rng(0)
+    coarse = rng.uniform(0, 1, (3, 6, 6)).astype("float32")
+    fine = upsample(coarse, (24, 24))  # the same maps at the input resolution, as tf-keras-vis returns them
+    np.testing.assert_allclose(rank_agreement(coarse, fine), 1.0, atol=1e-6)  # compared at 24 x 24, either order
+    np.testing.assert_allclose(rank_agreement(fine, coarse), 1.0, atol=1e-6)
+    np.testing.assert_allclose(rank_agreement(coarse, 1 - coarse), -1.0, atol=1e-6)  # hot where the other is cold
+    unrelated = rank_agreement(coarse, rng.uniform(0, 1, (3, 6, 6)))
+    assert np.all(np.abs(unrelated) < 0.5)
+    flat = np.zeros((3, 6, 6), "float32")
+    assert np.isnan(rank_agreement(coarse, flat)).all()  # no evidence anywhere: nothing to rank

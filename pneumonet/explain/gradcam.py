@@ -11,6 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 from PIL import Image
+from scipy.ndimage import map_coordinates
 
 from pneumonet.evaluation.metrics import positive_probability
 from pneumonet.models.layers import ContentCrop
@@ -25,14 +26,29 @@ def _is_feature_map(layer):
     return len(shape) == 4 and not isinstance(layer, keras.layers.InputLayer)
 
 
-def check_explainable(model):
-    """Refuse a model that reframes its input inside (``ContentCrop``): its heatmaps are in the cropped frame, so
-    laid on the image they would mark the wrong pixels."""
-    cropped = [layer.name for layer in model.layers if isinstance(layer, ContentCrop)]
-    if cropped:
-        raise ValueError(f"cannot lay heatmaps of {model.name} on its images: it crops every image to its content "
-                         f"inside the model, so its maps are in another frame. Received: a model with layer "
-                         f"{cropped[0]!r}")
+def crop_boxes(model, images):
+    """Each image's crop box (N, 4) as (top, bottom, left, right) in its own pixels, for a model that crops its
+    input to the content (``ContentCrop``); None for a model that sees the whole frame."""
+    crops = [layer for layer in model.layers if isinstance(layer, ContentCrop)]
+    if not crops:
+        return None
+    reach = keras.Model(_single(model.inputs), crops[0].input)  # the images as the crop layer receives them
+    box = crops[0].box(reach(np.asarray(images, dtype="float32"), training=False))
+    return np.stack([ops.convert_to_numpy(side) for side in box], axis=1)
+
+
+def uncrop(maps, boxes):
+    """Heatmaps (N, H, W) of a cropping model, which lie in each image's crop box stretched to the full frame,
+    laid back onto the image's pixels: (N, H, W), zero outside the box (pixels the model never saw)."""
+    n, height, width = maps.shape
+    rows, cols = np.mgrid[0:height, 0:width].astype("float32")
+    out = np.empty_like(maps, dtype="float32")
+    for k, (top, bottom, left, right) in enumerate(boxes):
+        # ContentCrop's inverse: image row y sits at row (y - top) * (H - 1) / (bottom - top) of the cropped frame
+        i = (rows - top) * (height - 1) / max(bottom - top, 1e-6)
+        j = (cols - left) * (width - 1) / max(right - left, 1e-6)
+        out[k] = map_coordinates(maps[k], [i, j], order=1, mode="constant", cval=0.0)
+    return out
 
 
 def find_gradcam_layer(model):
@@ -175,16 +191,18 @@ def _gradients(score_of, a):
 
 
 def gradcam(model, images, layer=None, class_index=None, batch_size=32, normalize=True):
-    """Heatmaps (N, h, w) in [0, 1] at the feature-map resolution for a batch of ``images``.
+    """Heatmaps (N, h, w) in [0, 1] at the feature-map resolution for a batch of ``images``; for a model that
+    crops its input to the content (``ContentCrop``), (N, H, W) at the image resolution, laid back onto the image
+    through each crop box (``uncrop``).
 
     ``class_index``: None explains each image's predicted class at 0.5; an int, that class for every image; an
     array (N,), one class per image (pass ``probs >= threshold`` to explain the decisions at a stored threshold).
     Grad-CAM++ and Score-CAM: ``pneumonet.explain.tfkv.tfkv_cam`` (tf-keras-vis, TensorFlow).
     """
-    check_explainable(model)
     images = np.asarray(images, dtype="float32")
     if images.ndim == 3:
         images = images[..., None]
+    boxes = crop_boxes(model, images)
     layer = layer or find_gradcam_layer(model)
     features, score_fn = split_for_gradcam(model, layer)
     cams = []
@@ -196,6 +214,8 @@ def gradcam(model, images, layer=None, class_index=None, batch_size=32, normaliz
         cam = np.maximum((weights * a).sum(axis=-1), 0.0)       # ReLU: only evidence for the class
         cams.append(cam)
     cams = np.concatenate(cams)
+    if boxes is not None:
+        cams = uncrop(upsample(cams, images.shape[1:3]), boxes)
     return normalize_maps(cams) if normalize else cams
 
 

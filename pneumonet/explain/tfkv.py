@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from pneumonet.explain.gradcam import check_explainable, find_gradcam_layer, upsample
+from pneumonet.explain.gradcam import crop_boxes, find_gradcam_layer, normalize_maps, uncrop, upsample
 
 METHODS = ("gradcam", "gradcam++", "scorecam")
 
@@ -20,7 +20,8 @@ def _score(model, class_index):
 
 def tfkv_cam(model, images, method="gradcam++", layer=None, class_index=None, max_n=32, expand=True):
     """Heatmaps (N, H, W) in [0, 1] at input resolution from tf-keras-vis (``expand=False``: at the
-    feature-map resolution, for Grad-CAM and Grad-CAM++).
+    feature-map resolution, for Grad-CAM and Grad-CAM++). A model that crops its input to the content gets its maps
+    laid back onto the image through each crop box, at input resolution (``gradcam.uncrop``).
 
     The last activation is replaced by a linear one (tf-keras-vis' ``ReplaceToLinear``), so scores are logits.
     """
@@ -32,7 +33,6 @@ def tfkv_cam(model, images, method="gradcam++", layer=None, class_index=None, ma
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}. Received: method={method!r}")
     cls = {"gradcam": Gradcam, "gradcam++": GradcamPlusPlus, "scorecam": Scorecam}[method]
-    check_explainable(model)
     layer = layer or find_gradcam_layer(model)
     last = model.layers[-1]
     original = last.activation
@@ -47,6 +47,9 @@ def tfkv_cam(model, images, method="gradcam++", layer=None, class_index=None, ma
     finally:
         last.activation = original
     cams = np.asarray(cams, dtype="float32")
+    boxes = crop_boxes(model, images)
+    if boxes is not None:
+        return normalize_maps(uncrop(upsample(cams, images.shape[1:3]), boxes))
     if expand and cams.shape[1:3] != images.shape[1:3]:
         cams = upsample(cams, images.shape[1:3])
     return cams

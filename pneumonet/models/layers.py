@@ -95,8 +95,8 @@ class ContentCrop(keras.layers.Layer):
     the frame alike in training, evaluation, the demo and every export. At least ``min_keep`` of each side is kept,
     centred on the content, so a mostly black image is not blown up; an image with no content row or column is
     left whole. Placed after augmentation, it also crops away the black that a shift or a zoom-out brought in, so
-    those augmentations vary the framing less. Deterministic and without weights. Heatmaps of such a model would
-    be in the cropped frame: ``pneumonet.explain`` refuses it (``check_explainable``).
+    those augmentations vary the framing less. Deterministic and without weights. Heatmaps of such a model are
+    computed in the cropped frame; ``pneumonet.explain`` maps them back onto the image through ``box``.
     """
 
     def __init__(self, level=24.0, min_share=0.25, min_keep=0.5, **kwargs):
@@ -119,13 +119,19 @@ class ContentCrop(keras.layers.Layer):
         inward = ops.maximum(-first, 0.0) - ops.maximum(last - (size - 1), 0.0)  # back inside the image
         return first + inward, last + inward
 
+    def box(self, inputs):
+        """The crop box of each image, in its pixel coordinates: (top, bottom, left, right), each (B,) float32,
+        bottom and right inclusive."""
+        content = ops.cast(ops.mean(ops.cast(inputs, "float32"), axis=-1) > self.level, "float32")
+        top, bottom = self._span(ops.mean(content, axis=2), inputs.shape[1])
+        left, right = self._span(ops.mean(content, axis=1), inputs.shape[2])
+        return top, bottom, left, right
+
     def call(self, inputs):
         x = ops.cast(inputs, "float32")
         batch = ops.shape(x)[0]
         height, width, channels = x.shape[1], x.shape[2], x.shape[3]
-        content = ops.cast(ops.mean(x, axis=-1) > self.level, "float32")
-        top, bottom = self._span(ops.mean(content, axis=2), height)
-        left, right = self._span(ops.mean(content, axis=1), width)
+        top, bottom, left, right = self.box(x)
         xs, ys = pixel_grid(height, width)
         col = lambda v: ops.expand_dims(v, 1)  # noqa: E731  (per-image scalars against all pixels)
         # output pixel (i, j) reads the box at (top + i * box height / (H - 1), left + j * box width / (W - 1))
