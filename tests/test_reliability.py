@@ -177,3 +177,27 @@ def test_two_writers_of_one_run_the_second_is_refused(synthetic_root, tmp_path, 
     assert main(args) == 0 and (tmp_path / "cnn" / "metrics.json").exists()
     assert not (tmp_path / ".cnn.lock").exists()
     assert main(args) == 2 and "overwrite" in capsys.readouterr().err  # finished: kept without --overwrite
+
+
+def test_a_kill_between_a_new_best_and_its_checkpoint_keeps_the_previous_best(tmp_path):
+    # epoch 2 improves and its best weights reach the disk, then the process dies before epoch 2's state.json:
+    # the run resumes from epoch 1's checkpoint, whose best is epoch 1, and must get epoch 1's weights back
+    from pneumonet.training.loop import RunState
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    optimizer = keras.optimizers.Adam()
+    state = RunState(model, tmp_path / "checkpoints")
+    (tmp_path / "checkpoints").mkdir()
+    first = [np.full_like(w, 1.0) for w in model.get_weights()]
+    model.set_weights(first)
+    state.record(1, {"val_auc": 0.6}, 1e-3)
+    state.save(optimizer)
+    model.set_weights([np.full_like(w, 2.0) for w in first])
+    state.record(1, {"val_auc": 0.7}, 1e-3)  # a new best, written at once; then a kill before save()
+    resumed = RunState(model, tmp_path / "checkpoints")
+    assert resumed.restore() and resumed.best_epoch == 1
+    assert all(np.array_equal(a, b) for a, b in zip(resumed.best_weights, first))
+    # after the next checkpoint, the new best is the one a resume gets
+    state.save(optimizer)
+    again = RunState(model, tmp_path / "checkpoints")
+    assert again.restore() and again.best_epoch == 2 and again.best_weights[0].flat[0] == 2.0

@@ -1,4 +1,5 @@
 import dataclasses
+import json
 
 import keras
 import numpy as np
@@ -21,7 +22,7 @@ def test_cached_activation_training_equals_the_end_to_end_model(synthetic_arrays
     np.testing.assert_allclose(direct, result.predictions["test"], atol=1e-5)
     assert result.history["phase"].tolist() == [1, 1, 2, 2]
     assert result.history.loc[2, "learning_rate"] == pytest.approx(1e-5)
-    assert (tmp_path / "history.csv").exists() and (tmp_path / "checkpoints" / "best_weights.npz").exists()
+    assert (tmp_path / "history.csv").exists() and list((tmp_path / "checkpoints").glob("best_weights.*.npz"))
     # the kept epoch is the first with the highest validation AUC, and that AUC is what the result reports
     assert result.best_epoch == int(result.history["val_auc"].idxmax()) + 1
     assert result.best_val_auc == pytest.approx(result.history["val_auc"].max())
@@ -176,7 +177,9 @@ def test_a_resumed_finished_phase_ends_on_its_best_weights_unless_a_later_phase_
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
     run_phase(RunState(model, tmp_path / "checkpoints"), phase_of(model), TrainConfig(patience=5))
     best = [w + 1.0 for w in model.get_weights()]  # as when an earlier epoch than the last was the best
-    _save_arrays(tmp_path / "checkpoints" / "best_weights.npz", best)
+    saved = json.loads((tmp_path / "checkpoints" / "state.json").read_text())
+    _save_arrays(tmp_path / "checkpoints" / f"best_weights.{saved['best_slot']}.npz",
+                 [np.asarray(saved["best_epoch"])] + best)
     weights, last = resumed(later_phase_started=False)
     assert all(np.array_equal(a, b) for a, b in zip(weights, best))
     assert not all(np.array_equal(a, b) for a, b in zip(last, best))

@@ -51,12 +51,14 @@ class RunState:
         self.rows, self.best_value, self.best_epoch, self.best_weights = [], -np.inf, None, None
         self.phases = {}  # phase -> {"done", "wait", "best", "plateau_wait", "lr", "stopped"}
         self.generation, self.slot = 0, None  # of the last checkpoint written or restored
+        self.best_slot, self.saved_best_slot = None, None  # best weights' file: the newest, the one state.json names
 
     # -- persistence -------------------------------------------------------------------------------------------
     def save(self, optimizer):
-        """Checkpoint after an epoch. Weights and optimizer go to the slot the last checkpoint did not use, and
-        ``state.json``, written last, names the slot and its generation: a kill at any moment leaves one
-        complete, matching checkpoint (the previous one until the new state file is in place)."""
+        """Checkpoint after an epoch. Weights and optimizer go to the slot the last checkpoint did not use (the
+        best weights, written by ``record``, too), and ``state.json``, written last, names the slots and the
+        generation: a kill at any moment leaves one complete, matching checkpoint (the previous one until the new
+        state file is in place)."""
         if self.dir is None:
             return
         self.generation += 1
@@ -67,15 +69,19 @@ class RunState:
         write_csv(self.dir.parent / HISTORY, self.history())
         write_json(self.dir / "state.json", {"phases": self.phases, "best_value": self.best_value,
                                              "best_epoch": self.best_epoch, "rows": len(self.rows),
-                                             "generation": self.generation, "slot": slot})
+                                             "generation": self.generation, "slot": slot,
+                                             "best_slot": self.best_slot})
+        self.saved_best_slot = self.best_slot
 
-    def _slot_arrays(self, kind):
-        """The arrays of the checkpoint ``state.json`` names, after checking they belong to its generation."""
-        path = self.dir / f"{kind}.{self.slot}.npz"
-        generation, *arrays = _load_arrays(path)
-        if int(generation) != self.generation:
-            raise CheckpointError(f"{path} holds generation {int(generation)}, state.json says {self.generation}: "
-                                  "the checkpoint is inconsistent; start again with --overwrite")
+    def _slot_arrays(self, kind, slot=None, stamp=None):
+        """The arrays of the checkpoint file ``state.json`` names, after checking its stamp: the generation, or
+        for the best weights the best epoch."""
+        path = self.dir / f"{kind}.{self.slot if slot is None else slot}.npz"
+        what, stamp = ("generation", self.generation) if stamp is None else ("best epoch", stamp)
+        found, *arrays = _load_arrays(path)
+        if int(found) != stamp:
+            raise CheckpointError(f"{path} holds {what} {int(found)}, state.json says {stamp}: the checkpoint is "
+                                  "inconsistent; start again with --overwrite")
         return arrays
 
     def restore(self):
@@ -86,10 +92,14 @@ class RunState:
         self.phases = {int(k): v for k, v in state["phases"].items()}
         self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
         self.generation, self.slot = state["generation"], state["slot"]
+        if "best_slot" not in state:
+            raise CheckpointError(f"{self.dir} is a checkpoint of an older pneumonet, without its best weights' "
+                                  "slot; start again with --overwrite")
+        self.best_slot = self.saved_best_slot = state["best_slot"]
         self.rows = pd.read_csv(self.dir.parent / HISTORY).to_dict("records")[:state["rows"]]
         self.full_model.set_weights(self._slot_arrays("last_weights"))
-        if (self.dir / "best_weights.npz").exists():
-            self.best_weights = _load_arrays(self.dir / "best_weights.npz")
+        if self.best_slot is not None:
+            self.best_weights = self._slot_arrays("best_weights", self.best_slot, self.best_epoch)
         return True
 
     def restore_optimizer(self, optimizer, variables):
@@ -104,8 +114,9 @@ class RunState:
 
     # -- bookkeeping -------------------------------------------------------------------------------------------
     def record(self, phase, logs, learning_rate):
-        """Append an epoch's row and keep the best weights so far (also on disk, ``best_weights.npz``, when
-        checkpointing). Returns the monitored value (None when the logs lack it)."""
+        """Append an epoch's row and keep the best weights so far (also on disk when checkpointing, in the slot
+        the last ``state.json`` does not name, so a kill before the next ``save`` keeps the previous best). Returns
+        the monitored value (None when the logs lack it)."""
         row = {"epoch": len(self.rows) + 1, "phase": phase, "learning_rate": float(learning_rate),
                **{k: float(v) for k, v in logs.items()}}
         self.rows.append(row)
@@ -115,7 +126,9 @@ class RunState:
             self.best_value, self.best_epoch = float(value), row["epoch"]
             self.best_weights = self.full_model.get_weights()
             if self.dir is not None:
-                _save_arrays(self.dir / "best_weights.npz", self.best_weights)
+                self.best_slot = 1 if self.saved_best_slot == 0 else 0
+                _save_arrays(self.dir / f"best_weights.{self.best_slot}.npz",
+                             [np.asarray(self.best_epoch, dtype=np.int64)] + self.best_weights)
         return value
 
     def history(self):
