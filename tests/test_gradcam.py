@@ -154,30 +154,49 @@ def _framed(seed=3):
 def test_uncrop_lays_a_map_back_onto_the_crop_box():
     from pneumonet.explain.gradcam import uncrop
 
-    # a map in the cropped frame, hot in its left quarter; the box spans columns 8..31 and all rows
+    from pneumonet.models.layers import ContentCrop
+
+    box = np.array([[0.0, 39.0, 8.0, 31.0]])  # all rows, columns 8..31 (the body of _framed)
+    everywhere = uncrop(np.ones((1, 40, 40), "float32"), box)[0]
+    assert everywhere.shape == (40, 40)
+    assert np.all(everywhere[:, 8:32] > 0.99)  # exactly the box's columns get heat
+    assert np.all(everywhere[:, :8] == 0) and np.all(everywhere[:, 32:] == 0)  # the margins the model never saw
+    # a map hot in its left quarter: crop-frame column 9 (last hot one) is image column 8 + 9 * 23 / 39 = 13.3,
+    # column 10 (cold) is 13.9; image column 14 reads crop-frame 10.2, between two cold columns
     cropped = np.zeros((1, 40, 40), "float32")
     cropped[:, :, :10] = 1.0
-    out = uncrop(cropped, np.array([[0.0, 39.0, 8.0, 31.0]]))[0]
-    assert out.shape == (40, 40)
-    assert np.all(out[:, :8] == 0) and np.all(out[:, 32:] == 0)  # the margins the model never saw: no heat
-    # crop-frame column 9 (last hot one) is image column 8 + 9 * 23 / 39 = 13.3; column 10 (cold) is 13.9
-    assert np.all(out[:, 8:14] > 0.5) and np.all(out[:, 15:32] == 0)
+    out = uncrop(cropped, box)[0]
+    assert np.all(out[:, 8:14] == 1) and np.all(out[:, 14:] == 0)
+    # the frame's last column is the box's last column, exactly
+    edge = np.zeros((1, 40, 40), "float32")
+    edge[:, :, -1] = 1.0
+    np.testing.assert_allclose(uncrop(edge, box)[0, :, 31], 1.0, atol=1e-5)
+    # the exact inverse of the crop: the cropped image laid back gives the image's own pixels inside the box
+    rows, cols = np.mgrid[0:40, 0:24]
+    framed = np.zeros((1, 40, 40, 1), "float32")
+    framed[0, :, 8:32, 0] = 60 + 5 * cols + 2 * rows  # smooth, so two bilinear resamplings lose nothing
+    inside = keras.ops.convert_to_numpy(ContentCrop()(framed))[..., 0]
+    np.testing.assert_allclose(uncrop(inside, box)[0, :, 8:32], framed[0, :, 8:32, 0], atol=1e-2)
     # an identity box (the whole frame) leaves the map as it is
     np.testing.assert_allclose(uncrop(cropped, np.array([[0.0, 39.0, 0.0, 39.0]])), cropped, atol=1e-6)
 
 
-@pytest.mark.parametrize("method", ["ours", pytest.param("gradcam++", marks=pytest.mark.tensorflow)])
+@pytest.mark.parametrize("method", ["ours", pytest.param("gradcam++", marks=pytest.mark.tensorflow),
+                                    pytest.param("scorecam", marks=pytest.mark.tensorflow)])
 def test_a_cropping_model_is_explained_on_the_image_pixels(method):
-    from pneumonet.explain.gradcam import crop_boxes, normalize_maps, uncrop, upsample
+    from pneumonet.explain.gradcam import content_crop, normalize_maps, uncrop, upsample
     from pneumonet.models.layers import ContentCrop
 
     framed = _framed()
     cropping = build_model("cnn", head="gap_dense_dropout", image_size=40, content_crop=True)
     plain = build_model("cnn", head="gap_dense_dropout", image_size=40)
-    plain.set_weights(cropping.get_weights())  # the crop has no weights: the same network without it
-    boxes = crop_boxes(cropping, framed)
+    weights = cropping.get_weights()
+    weights[-2:] = [w * 50 for w in weights[-2:]]  # a steep head: Score-CAM's weights differ from mask to mask
+    cropping.set_weights(weights)
+    plain.set_weights(weights)  # the crop has no weights: the same network without it
+    boxes = content_crop(cropping, framed)[2]
     np.testing.assert_allclose(boxes, [[0, 39, 8, 31]], atol=1e-4)  # the body's rows and columns
-    assert crop_boxes(plain, framed) is None
+    assert content_crop(plain, framed) is None
     inside = keras.ops.convert_to_numpy(ContentCrop()(framed))  # what the cropping model's backbone sees
 
     def explain(model, images):
@@ -207,3 +226,25 @@ def test_rank_agreement_compares_maps_of_any_resolution():
     assert np.all(np.abs(unrelated) < 0.5)
     flat = np.zeros((3, 6, 6), "float32")
     assert np.isnan(rank_agreement(coarse, flat)).all()  # no evidence anywhere: nothing to rank
+
+
+@pytest.mark.tensorflow
+def test_score_cam_of_a_sigmoid_head_weighs_masks_by_the_probability_of_the_class():
+    # flipping the head's sign turns P(pneumonia) into P(normal): Score-CAM of PNEUMONIA for the flipped model
+    # must be Score-CAM of NORMAL for the original (a softmax over the single unit would weigh every mask alike:
+    # NORMAL maps all zero, PNEUMONIA maps the same for both heads)
+    from pneumonet.explain.tfkv import tfkv_cam
+
+    keras.utils.set_random_seed(0)
+    model = build_model("cnn", head="gap_dense_dropout", image_size=32)
+    flipped = build_model("cnn", head="gap_dense_dropout", image_size=32)
+    weights = model.get_weights()
+    weights[-2:] = [w * 50 for w in weights[-2:]]  # a steep head: P moves from mask to mask
+    model.set_weights(weights)
+    flipped.set_weights(weights[:-2] + [-weights[-2], -weights[-1]])
+    images = _images(3, 32, seed=4)
+    normal = tfkv_cam(model, images, method="scorecam", class_index=0, max_n=8)
+    assert normal.max() > 0  # evidence for NORMAL exists
+    np.testing.assert_allclose(tfkv_cam(flipped, images, method="scorecam", class_index=1, max_n=8), normal,
+                               atol=1e-4)
+    assert not np.allclose(tfkv_cam(model, images, method="scorecam", class_index=1, max_n=8), normal, atol=1e-2)

@@ -201,3 +201,13 @@ def test_a_kill_between_a_new_best_and_its_checkpoint_keeps_the_previous_best(tm
     state.save(optimizer)
     again = RunState(model, tmp_path / "checkpoints")
     assert again.restore() and again.best_epoch == 2 and again.best_weights[0].flat[0] == 2.0
+    # a checkpoint of an earlier pneumonet (one unstamped best_weights.npz, no slot in state.json) still resumes
+    from pneumonet.io import read_json, write_json
+    from pneumonet.training.loop import _save_arrays
+
+    legacy = read_json(tmp_path / "checkpoints" / "state.json")
+    del legacy["best_slot"]
+    write_json(tmp_path / "checkpoints" / "state.json", legacy)
+    _save_arrays(tmp_path / "checkpoints" / "best_weights.npz", [np.full_like(w, 3.0) for w in first])
+    old = RunState(model, tmp_path / "checkpoints")
+    assert old.restore() and old.best_weights[0].flat[0] == 3.0

@@ -26,15 +26,19 @@ def _is_feature_map(layer):
     return len(shape) == 4 and not isinstance(layer, keras.layers.InputLayer)
 
 
-def crop_boxes(model, images):
-    """Each image's crop box (N, 4) as (top, bottom, left, right) in its own pixels, for a model that crops its
-    input to the content (``ContentCrop``); None for a model that sees the whole frame."""
-    crops = [layer for layer in model.layers if isinstance(layer, ContentCrop)]
-    if not crops:
+def content_crop(model, images, batch_size=32):
+    """For a model that crops its input to the content (``ContentCrop``): (layer, inputs, boxes), the layer, the
+    images as it receives them (N, H, W, C) and each image's box (N, 4) as (top, bottom, left, right) in the
+    image's pixels. None for a model that sees the whole frame."""
+    layer = next((layer for layer in model.layers if isinstance(layer, ContentCrop)), None)
+    if layer is None:
         return None
-    reach = keras.Model(_single(model.inputs), crops[0].input)  # the images as the crop layer receives them
-    box = crops[0].box(reach(np.asarray(images, dtype="float32"), training=False))
-    return np.stack([ops.convert_to_numpy(side) for side in box], axis=1)
+    reach = keras.Model(_single(model.inputs), layer.input)
+    images = np.asarray(images, dtype="float32")
+    inputs = np.concatenate([ops.convert_to_numpy(reach(images[start:start + batch_size], training=False))
+                             for start in range(0, len(images), batch_size)])
+    boxes = np.stack([ops.convert_to_numpy(side) for side in layer.box(inputs)], axis=1)
+    return layer, inputs, boxes
 
 
 def uncrop(maps, boxes):
@@ -202,7 +206,7 @@ def gradcam(model, images, layer=None, class_index=None, batch_size=32, normaliz
     images = np.asarray(images, dtype="float32")
     if images.ndim == 3:
         images = images[..., None]
-    boxes = crop_boxes(model, images)
+    cropped = content_crop(model, images, batch_size)
     layer = layer or find_gradcam_layer(model)
     features, score_fn = split_for_gradcam(model, layer)
     cams = []
@@ -214,8 +218,8 @@ def gradcam(model, images, layer=None, class_index=None, batch_size=32, normaliz
         cam = np.maximum((weights * a).sum(axis=-1), 0.0)       # ReLU: only evidence for the class
         cams.append(cam)
     cams = np.concatenate(cams)
-    if boxes is not None:
-        cams = uncrop(upsample(cams, images.shape[1:3]), boxes)
+    if cropped is not None:  # maps of the crop box, laid back onto the image's pixels
+        cams = uncrop(upsample(cams, images.shape[1:3]), cropped[2])
     return normalize_maps(cams) if normalize else cams
 
 

@@ -97,6 +97,8 @@ class ContentCrop(keras.layers.Layer):
     left whole. Placed after augmentation, it also crops away the black that a shift or a zoom-out brought in, so
     those augmentations vary the framing less. Deterministic and without weights. Heatmaps of such a model are
     computed in the cropped frame; ``pneumonet.explain`` maps them back onto the image through ``box``.
+    ``pass_through`` (not saved): True while an explainer feeds images it has cropped itself (Score-CAM masks what
+    the backbone sees); the layer then returns its input.
     """
 
     def __init__(self, level=24.0, min_share=0.25, min_keep=0.5, **kwargs):
@@ -105,6 +107,7 @@ class ContentCrop(keras.layers.Layer):
             raise ValueError("min_share must be in (0, 1) and min_keep in (0, 1]. Received: "
                              f"min_share={min_share!r}, min_keep={min_keep!r}")
         self.level, self.min_share, self.min_keep = float(level), float(min_share), float(min_keep)
+        self.pass_through = False
 
     def _span(self, share, size):
         """First and last index (B,) where ``share`` (B, size) exceeds ``min_share``, widened to ``min_keep``."""
@@ -128,6 +131,8 @@ class ContentCrop(keras.layers.Layer):
         return top, bottom, left, right
 
     def call(self, inputs):
+        if self.pass_through:
+            return inputs
         x = ops.cast(inputs, "float32")
         batch = ops.shape(x)[0]
         height, width, channels = x.shape[1], x.shape[2], x.shape[3]

@@ -92,14 +92,13 @@ class RunState:
         self.phases = {int(k): v for k, v in state["phases"].items()}
         self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
         self.generation, self.slot = state["generation"], state["slot"]
-        if "best_slot" not in state:
-            raise CheckpointError(f"{self.dir} is a checkpoint of an older pneumonet, without its best weights' "
-                                  "slot; start again with --overwrite")
-        self.best_slot = self.saved_best_slot = state["best_slot"]
+        self.best_slot = self.saved_best_slot = state.get("best_slot")
         self.rows = pd.read_csv(self.dir.parent / HISTORY).to_dict("records")[:state["rows"]]
         self.full_model.set_weights(self._slot_arrays("last_weights"))
         if self.best_slot is not None:
             self.best_weights = self._slot_arrays("best_weights", self.best_slot, self.best_epoch)
+        elif (self.dir / "best_weights.npz").exists():  # a checkpoint written before the best weights had slots
+            self.best_weights = _load_arrays(self.dir / "best_weights.npz")
         return True
 
     def restore_optimizer(self, optimizer, variables):
