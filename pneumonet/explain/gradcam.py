@@ -41,9 +41,11 @@ def content_crop(model, images, batch_size=32):
     return layer, inputs, boxes
 
 
-def uncrop(maps, boxes):
-    """Heatmaps (N, H, W) of a cropping model, which lie in each image's crop box stretched to the full frame,
-    laid back onto the image's pixels: (N, H, W), zero outside the box (pixels the model never saw)."""
+def uncrop(maps, boxes, size=None):
+    """Heatmaps (N, h, w) of a cropping model, which lie in each image's crop box stretched to the full frame,
+    laid back onto the image's pixels, of ``size`` (H, W) (default: the maps' own): (N, H, W), zero outside the box
+    (pixels the model never saw)."""
+    maps = upsample(maps, size) if size is not None else maps
     n, height, width = maps.shape
     rows, cols = np.mgrid[0:height, 0:width].astype("float32")
     out = np.empty_like(maps, dtype="float32")
@@ -219,7 +221,7 @@ def gradcam(model, images, layer=None, class_index=None, batch_size=32, normaliz
         cams.append(cam)
     cams = np.concatenate(cams)
     if cropped is not None:  # maps of the crop box, laid back onto the image's pixels
-        cams = uncrop(upsample(cams, images.shape[1:3]), cropped[2])
+        cams = uncrop(cams, cropped[2], images.shape[1:3])
     return normalize_maps(cams) if normalize else cams
 
 

@@ -69,7 +69,7 @@ def tfkv_cam(model, images, method="gradcam++", layer=None, class_index=None, ma
             cropped[0].pass_through = False
     cams = np.asarray(cams, dtype="float32")
     if cropped is not None:
-        return normalize_maps(uncrop(upsample(cams, images.shape[1:3]), cropped[2]))
+        return normalize_maps(uncrop(cams, cropped[2], images.shape[1:3]))
     if expand and cams.shape[1:3] != images.shape[1:3]:
         cams = upsample(cams, images.shape[1:3])
     return cams
